@@ -1,0 +1,81 @@
+{{/*
+Helpers shared by the umbrella chart and its subcharts. Helm puts every chart's named templates
+in one namespace, so the subcharts in charts/ call these with their own context; the names are
+prefixed to stay clear of the Airflow subchart's.
+*/}}
+
+{{/* Objects of a component are named <release>-<chart name>, e.g. fm-mysql (see ARCHITECTURE.md). */}}
+{{- define "forest-mlops.fullname" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
+{{/* Names other components are reached by: computed from the release name, no values plumbing. */}}
+{{- define "forest-mlops.mysqlName" -}}{{ printf "%s-mysql" .Release.Name }}{{- end }}
+{{- define "forest-mlops.minioName" -}}{{ printf "%s-minio" .Release.Name }}{{- end }}
+{{- define "forest-mlops.mlflowName" -}}{{ printf "%s-mlflow" .Release.Name }}{{- end }}
+{{- define "forest-mlops.apiDataName" -}}{{ printf "%s-api-data" .Release.Name }}{{- end }}
+{{- define "forest-mlops.inferenceName" -}}{{ printf "%s-inference" .Release.Name }}{{- end }}
+
+{{/* A label value from an image tag: at most 63 characters of [A-Za-z0-9._-]. */}}
+{{- define "forest-mlops.labelValue" -}}
+{{- regexReplaceAll "[^A-Za-z0-9._-]" (toString .) "_" | trunc 63 | trimSuffix "-" | trimSuffix "_" | trimSuffix "." -}}
+{{- end }}
+
+{{/*
+Selector labels. Call with (dict "ctx" $ "component" "database"); the component is part of the
+selector so that a component's Service never selects another pod of the same subchart (a Job).
+*/}}
+{{- define "forest-mlops.selectorLabels" -}}
+app.kubernetes.io/name: {{ .ctx.Chart.Name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* All app.kubernetes.io labels. Call with (dict "ctx" $ "component" "database"). */}}
+{{- define "forest-mlops.labels" -}}
+{{ include "forest-mlops.selectorLabels" . }}
+app.kubernetes.io/part-of: forest-mlops
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/version: {{ include "forest-mlops.labelValue" (.version | default .ctx.Values.image.tag) | quote }}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version }}
+{{- end }}
+
+{{/* An image reference; the schema already refuses `latest` and empty tags. */}}
+{{- define "forest-mlops.image" -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end }}
+
+{{/*
+A generated secret value, base64-encoded: the value already in the cluster when the Secret
+exists (so upgrades keep it), else a new random one. Call with
+(dict "ctx" $ "secret" "fm-mysql" "key" "root-password" "length" 32).
+*/}}
+{{- define "forest-mlops.generatedSecretValue" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- if and $existing (index ($existing.data | default dict) .key) -}}
+{{- index $existing.data .key -}}
+{{- else -}}
+{{- randAlphaNum (int .length) | b64enc -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The /tmp emptyDir of a pod whose containers have a read-only root filesystem; call with its size
+limit, e.g. (include "forest-mlops.tmpVolume" "256Mi"). On disk: model files pass through it.
+*/}}
+{{- define "forest-mlops.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ . }}
+{{- end }}
+
+{{/* Labels of the umbrella chart's own objects. Call with (dict "ctx" $ "component" "network-policy"). */}}
+{{- define "forest-mlops.umbrellaLabels" -}}
+app.kubernetes.io/name: {{ .ctx.Chart.Name }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: forest-mlops
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version }}
+{{- end }}
