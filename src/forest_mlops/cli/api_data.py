@@ -1,0 +1,86 @@
+"""`forest-mlops api-data`: serve a dataset batch by batch over HTTP (the course data API)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# Flag name -> Settings field; a flag left out falls back to the environment, then the default.
+_FLAG_FIELDS = (
+    "dataset",
+    "min_update_time",
+    "state_path",
+    "port",
+    "host",
+    "groups",
+    "batches",
+    "sample_fraction",
+    "seed",
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "api-data",
+        help="serve the dataset batch by batch (the course data API contract)",
+        description=(
+            "Serve a course-layout CSV over HTTP: GET /data?group_number=N returns a random "
+            "sample of the group's current batch, moving to the next batch after "
+            "--min-update-time seconds. Flags override the environment (API_DATA_*, "
+            "MIN_UPDATE_TIME)."
+        ),
+    )
+    parser.add_argument("--dataset", type=Path, help="course-layout CSV (.csv or .csv.gz)")
+    parser.add_argument(
+        "--min-update-time", type=float, help="seconds a batch stays current (default: 300)"
+    )
+    parser.add_argument("--state", dest="state_path", type=Path, help="JSON state file")
+    parser.add_argument("--port", type=int, help="default: 8000")
+    parser.add_argument("--host", help="default: 0.0.0.0")
+    parser.add_argument("--groups", type=int, help="number of groups (default: 10)")
+    parser.add_argument("--batches", type=int, help="number of batches (default: 10)")
+    parser.add_argument(
+        "--sample-fraction", type=float, help="share of a batch per response (default: 0.1)"
+    )
+    parser.add_argument("--seed", type=int, help="sampling seed (default: random)")
+    parser.add_argument(
+        "--access-log", action="store_true", help="log every request (off: it costs throughput)"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api_data.app import create_app
+    from api_data.batches import LayoutError
+    from api_data.settings import Settings
+    from forest_mlops.dataset import DatasetError
+
+    overrides = {field: getattr(args, field) for field in _FLAG_FIELDS}
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        sys.stderr.write(f"forest-mlops api-data: invalid configuration:\n{exc}\n")
+        return 2
+    try:
+        app = create_app(settings)
+    except (DatasetError, LayoutError) as exc:
+        sys.stderr.write(f"forest-mlops api-data: cannot serve the dataset: {exc}\n")
+        return 1
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=logging.getLevelName(logging.getLogger().level).lower(),
+        access_log=args.access_log,
+        # One process: the group state and its lock live in it.
+        workers=1,
+    )
+    return 0
