@@ -148,3 +148,73 @@ def mlflow_tracking_server(
     )
     yield server
     server.process.stop()
+
+
+# --- The training data schema and Airflow (added with the ingestion; the training tests reuse them)
+
+
+@pytest.fixture(scope="session")
+def make_train_database(make_mysql_database: Callable[[str], str]) -> Callable[[str], str]:
+    """Factory: a fresh MariaDB database with the mysql-init/ schema applied; returns its URL."""
+    from forest_mlops import database
+
+    def make(prefix: str = "fmtrain") -> str:
+        url = make_mysql_database(prefix)
+        engine = database.create_engine(url)
+        try:
+            database.apply_schema(engine)
+        finally:
+            engine.dispose()
+        return url
+
+    return make
+
+
+_AIRFLOW_TEST_HOME: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give Airflow a throw-away home with SQLite metadata before anything imports it.
+
+    Airflow reads AIRFLOW_HOME and its metadata URL at first import, which can happen while
+    test modules are collected, so this cannot wait for a fixture.
+    """
+    import tempfile
+
+    global _AIRFLOW_TEST_HOME
+    _AIRFLOW_TEST_HOME = Path(tempfile.mkdtemp(prefix="forest-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_TEST_HOME)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+        f"sqlite:///{_AIRFLOW_TEST_HOME / 'airflow.db'}"
+    )
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    if _AIRFLOW_TEST_HOME is not None:
+        shutil.rmtree(_AIRFLOW_TEST_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME with its SQLite metadata DB migrated (once, ~10 s)."""
+    import subprocess
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    marker = home / ".forest-migrated"
+    if not marker.exists():
+        result = subprocess.run(
+            [str(VENV_BIN / "airflow"), "db", "migrate"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = result.stdout[-3000:] + result.stderr[-3000:]
+            pytest.fail(f"airflow db migrate failed:\n{output}")
+        marker.touch()
+    return home
