@@ -1,0 +1,184 @@
+"""The demo's side of the Airflow run: environment, metadata migration, the child process.
+
+Airflow reads AIRFLOW_HOME and its AIRFLOW__* settings when it is first imported, so the DAG
+runs happen in a child process (`airflow_child`) whose environment points Airflow at SQLite
+metadata in the work directory and the DAGs at the demo's data API, database and MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forest_mlops.demo.events import EventReader
+from forest_mlops.demo.services import ManagedProcess, ProcessGroup, ServiceError
+from forest_mlops.demo.workdir import WorkDir
+
+EXTRACTION_DAG_FILE = "forest_cover_data_extraction.py"
+# Slack added to the batch window between extraction runs, so that a run's first request is
+# surely past the window the previous run's first request opened.
+WINDOW_MARGIN_SECONDS = 0.75
+
+
+class AirflowRunError(RuntimeError):
+    pass
+
+
+def find_dags_folder(explicit: Path | None = None) -> Path:
+    """The project's dags/: given, else found above this file (a checkout) or the cwd."""
+    if explicit is not None:
+        candidates = [explicit]
+    else:
+        here = Path(__file__).resolve()
+        candidates = [base / "dags" for base in (*here.parents, Path.cwd())]
+    for candidate in candidates:
+        if (candidate / EXTRACTION_DAG_FILE).is_file():
+            return candidate
+    searched = ", ".join(str(c) for c in candidates)
+    raise AirflowRunError(
+        f"no dags/{EXTRACTION_DAG_FILE} found (searched {searched}): run the demo from a "
+        "checkout of forest-mlops"
+    )
+
+
+@dataclass(frozen=True)
+class DagEnvironment:
+    """What the DAGs need to reach the demo's services (the variables of ARCHITECTURE.md)."""
+
+    api_url: str
+    database_url: str
+    tracking_uri: str
+    group: int
+    requests_per_window: int
+    interval_seconds: float
+    profile: str
+    model_name: str
+    experiment_name: str
+
+
+def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) -> dict[str, str]:
+    home = workdir.airflow_home
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{workdir.airflow_db}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "FOREST_API_URL": dag_env.api_url,
+        "FOREST_DATABASE_URL": dag_env.database_url,
+        "MLFLOW_TRACKING_URI": dag_env.tracking_uri,
+        "FOREST_GROUP_NUMBER": str(dag_env.group),
+        "FOREST_REQUESTS_PER_WINDOW": str(dag_env.requests_per_window),
+        "FOREST_INGEST_INTERVAL_SECONDS": f"{dag_env.interval_seconds:g}",
+        "FOREST_TRAINING_PROFILE": dag_env.profile,
+        "FOREST_MODEL_NAME": dag_env.model_name,
+        "FOREST_EXPERIMENT_NAME": dag_env.experiment_name,
+    }
+
+
+def start_migration(
+    processes: ProcessGroup, workdir: WorkDir, env: Mapping[str, str]
+) -> ManagedProcess | None:
+    """`airflow db migrate` in the background, the first time only; None when already done."""
+    if workdir.airflow_migrated_marker.exists() and workdir.airflow_db.exists():
+        return None
+    return processes.start(
+        "airflow db migrate",
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        log_path=workdir.log("airflow-migrate"),
+        env=env,
+        cwd=workdir.root,
+        service=False,
+    )
+
+
+def finish_migration(
+    migration: ManagedProcess | None,
+    workdir: WorkDir,
+    on_wait: Callable[[float], None],
+    timeout: float = 300.0,
+) -> None:
+    if migration is None:
+        return
+    started = time.monotonic()
+    while migration.running():
+        waited = time.monotonic() - started
+        if waited > timeout:
+            raise migration.failure(f"did not finish within {timeout:.0f} s")
+        on_wait(waited)
+        time.sleep(0.25)
+    if migration.proc.returncode != 0:
+        raise migration.failure(f"failed with code {migration.proc.returncode}")
+    workdir.airflow_migrated_marker.write_text("airflow db migrate done\n")
+
+
+def run_dags(
+    processes: ProcessGroup,
+    workdir: WorkDir,
+    env: Mapping[str, str],
+    *,
+    group: int,
+    batches: int,
+    window_seconds: float,
+    on_event: Callable[[dict[str, Any]], None],
+    on_wait: Callable[[], None],
+    skip_extraction: bool = False,
+    skip_training: bool = False,
+) -> list[dict[str, Any]]:
+    """Run the child to the end, passing each event on; returns all events.
+
+    `on_wait` is called between events (about 4 times a second) to redraw progress and to
+    check that the services the DAGs talk to are still up.
+    """
+    events_path = workdir.airflow_events
+    events_path.unlink(missing_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "forest_mlops.demo.airflow_child",
+        "--events",
+        str(events_path),
+        "--group",
+        str(group),
+        "--batches",
+        str(batches),
+        "--interval",
+        f"{window_seconds + WINDOW_MARGIN_SECONDS:g}",
+    ]
+    if skip_extraction:
+        argv.append("--skip-extraction")
+    if skip_training:
+        argv.append("--skip-training")
+    child = processes.start(
+        "airflow (dag.test)",
+        argv,
+        log_path=workdir.log("airflow"),
+        env={**os.environ, **env},
+        cwd=workdir.mlflow_dir,
+        service=False,
+    )
+    reader = EventReader(events_path)
+    seen: list[dict[str, Any]] = []
+
+    def drain() -> None:
+        for event in reader.new_events():
+            seen.append(event)
+            on_event(event)
+
+    while child.running():
+        drain()
+        on_wait()
+        time.sleep(0.25)
+    drain()
+    errors = [e["message"] for e in seen if e.get("event") == "error"]
+    if child.proc.returncode != 0 or errors:
+        reason = errors[-1] if errors else f"exited with code {child.proc.returncode}"
+        raise ServiceError(
+            f"the Airflow run failed: {reason}\n(log: {child.log_path})\n{child.log_tail(3000)}"
+        )
+    return seen

@@ -1,0 +1,192 @@
+"""Child processes of the demo: started with their output in a log file, always stopped.
+
+Each child runs in its own session (process group), so a Ctrl-C in the terminal reaches only
+the demo, which then stops its children in order (SIGTERM to the group, SIGKILL after a grace
+period) instead of leaving a half-stopped set behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(RuntimeError):
+    """A child process failed to start or died; the message ends with its log's tail."""
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port(host: str, preferred: int) -> int:
+    """`preferred` when it is free, else any free port (the demo must not fail on a busy 8000)."""
+    if port_is_free(host, preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def forest_mlops_argv(*args: str) -> list[str]:
+    """Run the CLI with this interpreter, so the child uses the same environment."""
+    return [sys.executable, "-m", "forest_mlops", *args]
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+        log.debug("started %s (pid %d): %s", name, self.proc.pid, " ".join(self.argv))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def failure(self, what: str) -> ServiceError:
+        return ServiceError(
+            f"{self.name} {what} (log: {self.log_path}):\n{self.log_tail()}".rstrip()
+        )
+
+    def wait_http(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        ready: Callable[[httpx.Response], bool] | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        """Poll `url` until it answers (and `ready(response)` holds); fail early if we exit."""
+        started = time.monotonic()
+        while (waited := time.monotonic() - started) < timeout:
+            if not self.running():
+                raise self.failure(f"exited with code {self.proc.returncode} while starting")
+            try:
+                response = httpx.get(url, timeout=2.0)
+                if response.status_code < 500 and (ready is None or ready(response)):
+                    return
+            except httpx.HTTPError:
+                pass
+            if on_wait is not None:
+                on_wait(waited)
+            time.sleep(0.25)
+        raise self.failure(f"did not answer {url} within {timeout:.0f} s")
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.running():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s; killing it", self.name, grace)
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class ProcessGroup:
+    """Owns the demo's children; leaving the `with` block stops them, newest first."""
+
+    def __init__(self) -> None:
+        self._processes: list[ManagedProcess] = []
+        self._services: list[ManagedProcess] = []
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        service: bool = True,
+    ) -> ManagedProcess:
+        """Start a child; a `service` must keep running until the demo stops it."""
+        process = ManagedProcess(name, argv, log_path=log_path, env=env, cwd=cwd)
+        self._processes.append(process)
+        if service:
+            self._services.append(process)
+        return process
+
+    def check_services(self) -> None:
+        """Fail with the log of the first service that has died."""
+        for process in self._services:
+            if not process.running():
+                raise process.failure(f"exited unexpectedly with code {process.proc.returncode}")
+
+    def has_running(self) -> bool:
+        return any(process.running() for process in self._processes)
+
+    def stop_all(self) -> None:
+        while self._processes:
+            process = self._processes.pop()
+            if process in self._services:
+                self._services.remove(process)
+            try:
+                process.stop()
+            except Exception:  # keep stopping the others; this one is reported
+                log.exception("could not stop %s (pid %d)", process.name, process.pid)
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_all()
