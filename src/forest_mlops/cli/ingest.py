@@ -1,0 +1,117 @@
+"""`forest-mlops ingest`: collect batches from the data API into the training database.
+
+The same fetch → validate → load steps as the extraction DAG, without Airflow. Prints one JSON
+line per window. Exit codes: 0 done (including "all data collected"); 1 the API could not be
+read after the retries (nothing of that window written); 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="collect batches from the data API into the training database",
+        description="GET /data for a group, validate the rows, and land them in "
+        "forest_cover_data (duplicates skipped, bad rows kept in rejected_rows). Flags override "
+        "the FOREST_* environment variables.",
+    )
+    parser.add_argument("--api-url", help="data API base URL (default: $FOREST_API_URL)")
+    parser.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL, mysql+pymysql://... or sqlite:///PATH "
+        "(default: $FOREST_DATABASE_URL)",
+    )
+    parser.add_argument("--group", type=int, help="group number (default: $FOREST_GROUP_NUMBER, 1)")
+    parser.add_argument(
+        "--until-complete",
+        action="store_true",
+        help="keep collecting, one window every --interval seconds, until the API says all "
+        "data is collected (default: one window)",
+    )
+    parser.add_argument(
+        "--requests-per-window",
+        type=int,
+        help="GET /data calls per window (default: $FOREST_REQUESTS_PER_WINDOW, 1)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        help="seconds between windows with --until-complete (default: "
+        "$FOREST_INGEST_INTERVAL_SECONDS, 300: the API's MIN_UPDATE_TIME)",
+    )
+    parser.add_argument(
+        "--attempts", type=int, help="tries per request (default: $FOREST_FETCH_ATTEMPTS, 5)"
+    )
+    parser.add_argument(
+        "--backoff",
+        type=float,
+        help="first wait between tries in seconds, doubling (default: "
+        "$FOREST_RETRY_BACKOFF_SECONDS, 1)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from forest_mlops.ingestion import IngestionSettings
+
+    overrides = {
+        "api_url": args.api_url,
+        "database_url": args.database_url,
+        "group_number": args.group,
+        "requests_per_window": args.requests_per_window,
+        "ingest_interval_seconds": args.interval,
+        "fetch_attempts": args.attempts,
+        "retry_backoff_seconds": args.backoff,
+    }
+    return IngestionSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _emit(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+    import pydantic
+
+    from forest_mlops import database
+    from forest_mlops.ingestion import FetchError, pipeline
+
+    try:
+        settings = _settings(args)
+    except pydantic.ValidationError as exc:
+        sys.stderr.write(f"forest-mlops ingest: bad configuration:\n{exc}\n")
+        return 2
+    engine = database.create_engine(settings.database_url)
+    try:
+        database.apply_schema(engine)
+        policy = pipeline.retry_policy(settings)
+        with httpx.Client(base_url=settings.api_url.rstrip("/"), timeout=policy.timeout) as client:
+            collection = pipeline.collect_until_complete(
+                engine,
+                client,
+                settings.group_number,
+                interval=settings.ingest_interval_seconds,
+                requests=settings.requests_per_window,
+                policy=policy,
+                max_windows=None if args.until_complete else 1,
+                on_result=lambda result: _emit(result.summary()),
+            )
+    except FetchError as exc:
+        sys.stderr.write(f"forest-mlops ingest: {exc}\n")
+        return 1
+    finally:
+        engine.dispose()
+    if collection.complete:
+        _emit({"group_number": settings.group_number, "complete": True})
+    return 0
