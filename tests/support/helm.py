@@ -8,6 +8,7 @@ helm comes from .tools/bin (scripts/install-k8s-tools.sh) or the user's PATH.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -97,3 +98,98 @@ def pod_containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     elif obj.get("kind") != "Pod":
         spec = spec.get("template", {}).get("spec", {})
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def lint_chart(
+    values: Mapping[str, Any] | None = None,
+    *,
+    value_files: Sequence[Path] = (),
+    chart: Path = CHART_DIR,
+) -> subprocess.CompletedProcess[str]:
+    """`helm lint --strict` of the chart (not checked: the caller asserts on returncode/output)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(dict(values or {}), handle)
+        values_path = handle.name
+    try:
+        args = ["lint", "--strict", str(chart)]
+        for path in value_files:
+            args += ["--values", str(path)]
+        return helm(*args, "--values", values_path, check=False)
+    finally:
+        os.unlink(values_path)
+
+
+def container(obj: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The container (init included) of a workload with this name."""
+    for item in pod_containers(obj):
+        if item["name"] == name:
+            return item
+    names = [item["name"] for item in pod_containers(obj)]
+    raise KeyError(f"no container {name!r} in {obj.get('kind')}/{obj['metadata']['name']}: {names}")
+
+
+_VAR_REF = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in env values, command and args: unknown references stay
+    as they are and `$$` escapes a dollar."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _VAR_REF.sub(replace, text)
+
+
+def container_env(docs: Sequence[Mapping[str, Any]], item: Mapping[str, Any]) -> dict[str, str]:
+    """A container's environment as the kubelet would build it from the rendered objects: plain
+    values, configMapKeyRef and secretKeyRef (decoded) resolved, $(VAR) references expanded in
+    order. A reference to an object the chart does not render raises KeyError."""
+    import base64
+
+    env: dict[str, str] = {}
+    for var in item.get("env", []):
+        if "value" in var:
+            env[var["name"]] = expand_vars(str(var["value"]), env)
+            continue
+        source = var.get("valueFrom", {})
+        if "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            env[var["name"]] = str(find(docs, "ConfigMap", ref["name"])["data"][ref["key"]])
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            secret = find(docs, "Secret", ref["name"])
+            if ref["key"] in secret.get("stringData", {}):
+                env[var["name"]] = str(secret["stringData"][ref["key"]])
+            else:
+                env[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        else:
+            raise KeyError(f"env {var['name']}: unsupported source {sorted(source)}")
+    return env
+
+
+def render_notes(
+    values: Mapping[str, Any] | None = None,
+    *,
+    value_files: Sequence[Path] = (),
+    release: str = "fm",
+    namespace: str = "forest",
+    chart: Path = CHART_DIR,
+) -> str:
+    """The chart's rendered NOTES.txt (`helm install --dry-run=client`, no cluster needed)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(dict(values or {}), handle)
+        values_path = handle.name
+    try:
+        args = ["install", release, str(chart), "--namespace", namespace, "--dry-run=client"]
+        for path in value_files:
+            args += ["--values", str(path)]
+        out = helm(*args, "--values", values_path).stdout
+    finally:
+        os.unlink(values_path)
+    _, sep, notes = out.partition("\nNOTES:\n")
+    if not sep:
+        raise HelmError(f"no NOTES in helm install --dry-run output:\n{out[-2000:]}")
+    return notes

@@ -1,0 +1,83 @@
+"""The minio subchart: pinned image, generated root credentials, console, the bucket Job."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from tests.charts.conftest import WITHOUT_AIRFLOW
+from tests.support.helm import container, container_env, find, render_manifest
+
+
+@pytest.fixture(scope="module")
+def statefulset(platform_docs):
+    return find(platform_docs, "StatefulSet", "fm-minio")
+
+
+@pytest.fixture(scope="module")
+def job(platform_docs):
+    return find(platform_docs, "Job", "fm-minio-buckets")
+
+
+class TestServer:
+    def test_image_pinned_to_a_release(self, statefulset):
+        image = container(statefulset, "minio")["image"]
+        assert re.fullmatch(r"quay\.io/minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", image)
+
+    def test_serves_s3_and_the_console(self, statefulset, platform_docs):
+        main = container(statefulset, "minio")
+        assert main["args"][:2] == ["server", "/data"]
+        assert main["args"][main["args"].index("--console-address") + 1] == ":9001"
+        ports = {
+            p["name"]: p["port"]
+            for p in find(platform_docs, "Service", "fm-minio")["spec"]["ports"]
+        }
+        assert ports == {"s3": 9000, "console": 9001}
+
+    def test_health_probes(self, statefulset):
+        main = container(statefulset, "minio")
+        assert main["livenessProbe"]["httpGet"]["path"] == "/minio/health/live"
+        assert main["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
+
+    def test_root_credentials_generated_never_the_well_known_ones(self, platform_docs, statefulset):
+        data = find(platform_docs, "Secret", "fm-minio")["data"]
+        assert set(data) == {"root-user", "root-password"}
+        env = container_env(platform_docs, container(statefulset, "minio"))
+        assert env["MINIO_ROOT_USER"] == base64.b64decode(data["root-user"]).decode()
+        assert len(env["MINIO_ROOT_PASSWORD"]) == 40
+        assert "minioadmin" not in render_manifest(WITHOUT_AIRFLOW).lower()
+
+
+class TestBucketJob:
+    def test_runs_after_install_and_upgrade_and_replaces_the_last_one(self, job):
+        annotations = job["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+
+    def test_creates_both_buckets_idempotently(self, job):
+        command = container(job, "create-buckets")["command"]
+        assert command[command.index("mb") :] == [
+            "mb",
+            "--ignore-existing",
+            "minio/mlflow",
+            "minio/airflow-logs",
+        ]
+
+    def test_waits_for_minio_first(self, job):
+        assert container(job, "wait-for-minio")["command"][-2:] == ["ready", "minio"]
+
+    def test_credentials_reach_mc_through_the_environment(self, job, platform_docs):
+        env = container_env(platform_docs, container(job, "create-buckets"))
+        user, password = env["MINIO_ROOT_USER"], env["MINIO_ROOT_PASSWORD"]
+        assert env["MC_HOST_minio"] == f"http://{user}:{password}@fm-minio:9000"
+        assert not any(password in arg for arg in container(job, "create-buckets")["command"])
+
+    def test_is_allowed_through_the_network_policy(self, job):
+        assert job["spec"]["template"]["metadata"]["labels"]["forest-mlops/s3-client"] == "true"
+
+    def test_bounded_retries_and_cleanup(self, job):
+        assert job["spec"]["backoffLimit"] > 0
+        assert job["spec"]["activeDeadlineSeconds"] > 0
+        assert job["spec"]["ttlSecondsAfterFinished"] == 600

@@ -1,0 +1,79 @@
+"""What Kubernetes and checkov say about the rendered manifests (Airflow's objects are checked
+by tests/charts/airflow/). Both tools are slow per call: one invocation per version / scan."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.support.helm import REPO_ROOT, render_chart
+
+KUBERNETES_VALIDATE = REPO_ROOT / ".venv" / "bin" / "kubernetes-validate"
+CHECKOV = REPO_ROOT / ".tools" / "bin" / "checkov"
+
+
+@pytest.mark.parametrize("version", ["1.33.0", "1.35.0"])
+def test_every_object_is_valid_for_kubernetes(kind_manifest_file, tmp_path, version):
+    # The kind render plus the optional objects (HPA, api-data Secret, fetch init container).
+    extra = tmp_path / "options.yaml"
+    options = render_chart(
+        {
+            "airflow": {"enabled": False},
+            "api-data": {
+                "dataset": {"fetch": {"enabled": True}},
+                "restartToken": {"enabled": True},
+            },
+            "inference": {"autoscaling": {"enabled": True}},
+        }
+    )
+    extra.write_text(yaml.safe_dump_all(options))
+    proc = subprocess.run(
+        [str(KUBERNETES_VALIDATE), "--strict", "-k", version, str(kind_manifest_file), str(extra)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    passed = re.findall(r"passed for resource (\S+)", proc.stdout + proc.stderr)
+    assert len(passed) >= 2 * 26, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_checkov_finds_no_unjustified_failure(kind_manifest_file):
+    if not CHECKOV.exists():
+        pytest.fail("checkov not installed: run `bash scripts/install-k8s-tools.sh`")
+    proc = subprocess.run(
+        [
+            str(CHECKOV),
+            "--framework",
+            "kubernetes",
+            "-f",
+            str(kind_manifest_file),
+            "--compact",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    # Without --quiet: the JSON report then lists the skipped checks with their reasons.
+    report = json.loads(proc.stdout)
+    summary = report["summary"]
+    failed = [
+        (check["check_id"], check["resource"]) for check in report["results"]["failed_checks"]
+    ]
+    assert failed == [], failed
+    assert summary["passed"] > 400
+    assert summary["skipped"] == len(report["results"]["skipped_checks"])
+    # Every skip carries its reason (checkov.io/skipN: CKV_K8S_xx=<reason>).
+    for check in report["results"]["skipped_checks"]:
+        reason = (check.get("check_result") or {}).get("suppress_comment", "")
+        assert len(reason) > 20, (check["check_id"], check["resource"], reason)

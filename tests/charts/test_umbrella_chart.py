@@ -1,0 +1,212 @@
+"""The umbrella chart as a whole: lint, dependencies, the renders CI uses, the exact inventory,
+the R-platform ConfigMap and NOTES.txt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.charts.conftest import KIND_VALUES, WITHOUT_AIRFLOW
+from tests.support.helm import CHART_DIR, find, helm, lint_chart, render_chart, render_notes
+
+COMPONENTS = ["mysql", "minio", "mlflow", "api-data", "inference", "airflow"]
+
+# Everything the chart renders with its default values, Airflow aside (kind, name).
+DEFAULT_INVENTORY = {
+    ("ConfigMap", "fm-mysql-config"),
+    ("ConfigMap", "fm-mysql-initdb"),
+    ("ConfigMap", "fm-platform"),
+    ("Deployment", "fm-api-data"),
+    ("Deployment", "fm-inference"),
+    ("Deployment", "fm-mlflow"),
+    ("Job", "fm-minio-buckets"),
+    ("NetworkPolicy", "fm-api-data"),
+    ("NetworkPolicy", "fm-inference"),
+    ("NetworkPolicy", "fm-minio"),
+    ("NetworkPolicy", "fm-minio-buckets"),
+    ("NetworkPolicy", "fm-mlflow"),
+    ("NetworkPolicy", "fm-mysql"),
+    ("PersistentVolumeClaim", "fm-api-data"),
+    ("Secret", "fm-inference"),
+    ("Secret", "fm-minio"),
+    ("Secret", "fm-mysql"),
+    ("Service", "fm-api-data"),
+    ("Service", "fm-inference"),
+    ("Service", "fm-minio"),
+    ("Service", "fm-minio-headless"),
+    ("Service", "fm-mlflow"),
+    ("Service", "fm-mysql"),
+    ("Service", "fm-mysql-headless"),
+    ("StatefulSet", "fm-minio"),
+    ("StatefulSet", "fm-mysql"),
+}
+
+
+def inventory(docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(doc["kind"], doc["metadata"]["name"]) for doc in docs}
+
+
+def only(component: str) -> dict[str, Any]:
+    return {name: {"enabled": name == component} for name in COMPONENTS}
+
+
+class TestLint:
+    @pytest.mark.parametrize("value_files", [[], [KIND_VALUES]], ids=["default", "kind"])
+    def test_lint_strict_passes(self, value_files):
+        proc = lint_chart(value_files=value_files)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "0 chart(s) failed" in proc.stdout
+
+    def test_every_subchart_is_a_local_dependency_with_an_enabled_condition(self):
+        chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+        conditions = {dep["name"]: dep["condition"] for dep in chart["dependencies"]}
+        assert conditions == {name: f"{name}.enabled" for name in COMPONENTS}
+        assert all("repository" not in dep for dep in chart["dependencies"])
+
+    def test_helm_dependency_list_finds_every_subchart_unpacked(self):
+        out = helm("dependency", "list", str(CHART_DIR)).stdout
+        rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
+        assert rows == dict.fromkeys(COMPONENTS, "unpacked")
+
+
+class TestRenders:
+    def test_default_inventory_is_exact(self, platform_docs):
+        assert inventory(platform_docs) == DEFAULT_INVENTORY
+
+    def test_kind_values_render_the_same_objects(self, kind_docs):
+        assert inventory(kind_docs) == DEFAULT_INVENTORY
+
+    def test_airflow_adds_only_its_own_objects(self):
+        with_airflow = inventory(render_chart())
+        assert with_airflow > DEFAULT_INVENTORY
+        extra = with_airflow - DEFAULT_INVENTORY
+        assert all(name.startswith("fm-airflow") for _, name in extra), sorted(extra)
+
+    @pytest.mark.parametrize(
+        ("component", "expected"),
+        [
+            ("mysql", {"ConfigMap", "Secret", "Service", "StatefulSet", "NetworkPolicy"}),
+            ("minio", {"Secret", "Service", "StatefulSet", "Job", "NetworkPolicy"}),
+            ("api-data", {"Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy"}),
+        ],
+    )
+    def test_one_self_sufficient_component_alone(self, component, expected):
+        docs = render_chart(only(component))
+        names = inventory(docs) - {("ConfigMap", "fm-platform")}
+        assert {kind for kind, _ in names} == expected
+        assert all(name.startswith(f"fm-{component}") for _, name in names), sorted(names)
+
+    def test_mlflow_alone_against_external_database_and_s3(self):
+        values = only("mlflow") | {
+            "mlflow": {
+                "enabled": True,
+                "database": {"host": "db.example.org", "existingSecret": "my-db"},
+                "artifacts": {"s3EndpointUrl": "https://s3.example.org", "existingSecret": "my-s3"},
+            }
+        }
+        docs = render_chart(values)
+        assert inventory(docs) == {
+            ("ConfigMap", "fm-platform"),
+            ("Deployment", "fm-mlflow"),
+            ("Service", "fm-mlflow"),
+            ("NetworkPolicy", "fm-mlflow"),
+        }
+
+    def test_inference_alone_against_external_registry(self):
+        values = only("inference") | {
+            "platform": {"mlflowTrackingUri": "http://mlflow.example.org"},
+            "inference": {"enabled": True, "predictionLog": {"enabled": False}},
+        }
+        docs = render_chart(values)
+        assert {name for _, name in inventory(docs)} == {
+            "fm-platform",
+            "fm-inference",
+        }
+
+    def test_airflow_alone_renders_only_airflow_objects(self):
+        docs = render_chart(only("airflow"))
+        names = {name for _, name in inventory(docs)} - {"fm-platform"}
+        assert names and all(name.startswith("fm-airflow") for name in names), sorted(names)
+
+    def test_every_object_carries_the_release_namespace(self, platform_docs):
+        assert {doc["metadata"].get("namespace") for doc in platform_docs} == {"forest"}
+
+
+class TestPlatformConfigMap:
+    def test_shared_settings_point_at_the_release_services(self, platform_docs):
+        data = find(platform_docs, "ConfigMap", "fm-platform")["data"]
+        assert data == {
+            "MLFLOW_TRACKING_URI": "http://fm-mlflow:5000",
+            "FOREST_API_URL": "http://fm-api-data:8000",
+            "FOREST_MODEL_NAME": "forest-cover-type",
+            "FOREST_GROUP_NUMBER": "1",
+            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+        }
+
+    def test_external_urls_override_the_defaults(self):
+        docs = render_chart(
+            WITHOUT_AIRFLOW
+            | {"platform": {"mlflowTrackingUri": "http://mlflow.example.org", "groupNumber": 7}},
+            show_only=["templates/platform-configmap.yaml"],
+        )
+        data = docs[0]["data"]
+        assert (data["MLFLOW_TRACKING_URI"], data["FOREST_GROUP_NUMBER"]) == (
+            "http://mlflow.example.org",
+            "7",
+        )
+
+
+class TestNotes:
+    @pytest.fixture(scope="class")
+    def notes(self) -> str:
+        return render_notes()
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            "kubectl -n forest port-forward svc/fm-airflow-api-server 8080:8080",
+            "kubectl -n forest port-forward svc/fm-mlflow 5000:5000",
+            "kubectl -n forest port-forward svc/fm-minio 9001:9001",
+            "kubectl -n forest port-forward svc/fm-inference 8001:8001",
+            "kubectl -n forest port-forward svc/fm-api-data 8000:8000",
+        ],
+    )
+    def test_port_forward_command_for_every_ui(self, notes, command):
+        assert command in notes
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            "get secret fm-airflow -o jsonpath='{.data.admin-password}'",
+            "get secret fm-minio -o jsonpath='{.data.root-user}'",
+            "get secret fm-minio -o jsonpath='{.data.root-password}'",
+            "get secret fm-mysql -o jsonpath='{.data.train-password}'",
+            "get secret fm-inference -o jsonpath='{.data.reload-token}'",
+        ],
+    )
+    def test_how_to_read_every_credential(self, notes, command):
+        assert command in notes
+
+    def test_disabled_components_are_not_listed(self):
+        notes = render_notes(
+            {"airflow": {"enabled": False}, "minio": {"enabled": False}}
+            | {
+                "mlflow": {
+                    "artifacts": {"s3EndpointUrl": "https://s3.example.org", "existingSecret": "s3"}
+                }
+            }
+        )
+        assert "fm-airflow" not in notes and "fm-minio" not in notes
+        assert "svc/fm-mlflow 5000:5000" in notes
+
+    def test_existing_secret_names_are_the_ones_printed(self):
+        notes = render_notes(
+            {
+                "mysql": {"auth": {"existingSecret": "corp-mysql"}},
+                "mlflow": {"database": {"existingSecret": "corp-mysql"}},
+                "inference": {"predictionLog": {"existingSecret": "corp-mysql"}},
+            }
+        )
+        assert "get secret corp-mysql -o jsonpath='{.data.train-password}'" in notes
