@@ -124,11 +124,11 @@ def load_dataset(path: Path | str) -> Dataset:
     """
     path = Path(path)
     text = _decode(path, _read_bytes(path))
+    if not text.strip():
+        raise DatasetError(path, "empty file: expected the course header and data rows")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the file's final newline
-    if not lines:
-        raise DatasetError(path, "empty file: expected the course header and data rows")
     with paused_gc():
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
         _check_line_lengths(path, lines)

@@ -62,7 +62,7 @@ def handle_download(args: argparse.Namespace) -> int:
     except DownloadError as exc:
         sys.stderr.write(f"forest-mlops data download: {exc}\n")
         return 1
-    print(f"wrote {rows} rows to {args.output}")
+    sys.stdout.write(f"wrote {rows} rows to {args.output}\n")
     return 0
 
 
@@ -74,5 +74,6 @@ def handle_synthetic(args: argparse.Namespace) -> int:
         sys.stderr.write("forest-mlops data synthetic: --rows must be at least 1\n")
         return 2
     path = synthetic.write_csv(args.output, n_rows=args.rows, seed=args.seed)
-    print(f"wrote {args.rows} synthetic rows to {path} (marker: {synthetic_sidecar(path)})")
+    marker = synthetic_sidecar(path)
+    sys.stdout.write(f"wrote {args.rows} synthetic rows to {path} (marker: {marker})\n")
     return 0
