@@ -178,3 +178,21 @@ class TestCheckValues:
             }
         )
         assert "fm-mysql" not in {d["metadata"]["name"] for d in docs if d["kind"] == "Secret"}
+
+
+def test_readme_values_table_lists_every_documented_key():
+    readme = (CHART_DIR / "README.md").read_text().partition("\n## Values\n")[2]
+    listed = set(re.findall(r"^\| `([\w.-]+)` \|", readme, re.M))
+    lines = VALUES_TEXT.splitlines()
+    documented = set()
+    stack: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        match = re.match(r"^(\s*)([\w-]+):", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        stack = [entry for entry in stack if entry[0] < indent] + [(indent, match.group(2))]
+        if lines[index - 1].strip().startswith("# -- "):
+            documented.add(".".join(key for _, key in stack))
+    assert documented - listed == set(), "README values table is missing keys"
+    assert listed - documented == set(), "README values table lists keys values.yaml lacks"
