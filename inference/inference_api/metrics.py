@@ -1,0 +1,138 @@
+"""Prometheus metrics of the inference service, on a registry of its own per app.
+
+Request metrics are recorded by a pure ASGI middleware (cheaper than Starlette's
+BaseHTTPMiddleware on the hot path) labelled by route, method and status; unknown paths share
+one label so that scanners cannot blow up the series count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from forest_mlops import schema
+
+from .model_holder import CheckResult, ModelHolder
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Single predictions take ~1-10 ms, 1,000-record batches up to ~100 ms.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class ServiceMetrics:
+    def __init__(self, holder: ModelHolder) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "forest_inference_requests",
+            "HTTP requests by route, method and status",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "forest_inference_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            ["endpoint", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "forest_inference_predictions",
+            "Predicted records by cover type",
+            ["cover_type"],
+            registry=self.registry,
+        )
+        self._prediction_children = [
+            self.predictions.labels(cover_type=name) for name in schema.COVER_TYPE_NAMES
+        ]
+        self.registry_checks = Counter(
+            "forest_inference_registry_checks",
+            "Registry checks by outcome (unchanged, swapped, no_model, rejected, unavailable)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.log_dropped = Counter(
+            "forest_inference_log_dropped_rows",
+            "Predicted rows not written to the inference log (queue full or database errors)",
+            registry=self.registry,
+        )
+        model_version = Gauge(
+            "forest_inference_model_version",
+            "Registry version of the model serving requests (0 = none loaded)",
+            registry=self.registry,
+        )
+        model_version.set_function(lambda: _version_number(holder))
+        ready = Gauge(
+            "forest_inference_ready",
+            "1 when a model is loaded and requests can be answered",
+            registry=self.registry,
+        )
+        ready.set_function(lambda: 0.0 if holder.current is None else 1.0)
+        staleness = Gauge(
+            "forest_inference_registry_staleness_seconds",
+            "Seconds since the last successful registry check (NaN before the first one)",
+            registry=self.registry,
+        )
+        staleness.set_function(lambda: _or_nan(holder.staleness_seconds()))
+
+    def record_check(self, result: CheckResult) -> None:
+        self.registry_checks.labels(outcome=result.status.value).inc()
+
+    def record_predictions(self, class_ids: np.ndarray[Any, Any]) -> None:
+        counts = np.bincount(class_ids, minlength=len(self._prediction_children))
+        for child, count in zip(self._prediction_children, counts.tolist(), strict=False):
+            if count:
+                child.inc(count)
+
+
+def _version_number(holder: ModelHolder) -> float:
+    current = holder.current
+    if current is None:
+        return 0.0
+    try:
+        return float(current.version)
+    except ValueError:
+        return float("nan")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request by its route."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Iterable[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = frozenset(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees when the app raises before responding
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            path = scope["path"]
+            endpoint = path if path in self.routes else "other"
+            labels = (endpoint, scope["method"], str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
