@@ -3,6 +3,7 @@ the R-platform ConfigMap and NOTES.txt."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pytest
@@ -69,6 +70,15 @@ class TestLint:
         out = helm("dependency", "list", str(CHART_DIR)).stdout
         rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
         assert rows == dict.fromkeys(COMPONENTS, "unpacked")
+
+    def test_helm_dependency_build_keeps_the_folders(self, tmp_path):
+        # On a copy (symlinks resolved): build writes Chart.lock and must not fetch or replace.
+        copy = tmp_path / "forest-mlops"
+        shutil.copytree(CHART_DIR, copy, symlinks=False)
+        helm("dependency", "build", str(copy))
+        subcharts = sorted(p.name for p in (copy / "charts").iterdir())
+        assert subcharts == sorted(COMPONENTS)
+        assert render_chart(chart=copy)
 
 
 class TestRenders:

@@ -196,3 +196,19 @@ def test_readme_values_table_lists_every_documented_key():
             documented.add(".".join(key for _, key in stack))
     assert documented - listed == set(), "README values table is missing keys"
     assert listed - documented == set(), "README values table lists keys values.yaml lacks"
+
+
+def test_no_credential_has_a_default():
+    """Keys that could hold a credential default to empty (generated or from a Secret); the
+    `*Key` keys only name a key inside a Secret."""
+
+    def walk(tree: Any, path: str = ""):
+        for name, value in tree.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{path}{name}.")
+            else:
+                yield f"{path}{name}", name, value
+
+    for path, name, value in walk(yaml.safe_load(VALUES_TEXT)):
+        if re.search(r"password|secret|token|credential", name, re.I) and not name.endswith("Key"):
+            assert value in ("", None, False, True), f"{path} has a default: {value!r}"
