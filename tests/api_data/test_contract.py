@@ -92,8 +92,10 @@ def server(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     srv.process.stop()
 
 
-def wait_past_window(since: float, window: float = WINDOW) -> None:
-    time.sleep(max(0.0, since + window + 0.05 - time.monotonic()))
+def wait_past_window(answered: float, window: float = WINDOW) -> None:
+    """Sleep until a window has passed since `answered`, taken after the response that made
+    the change: the server's change time is between the request and that moment."""
+    time.sleep(max(0.0, answered + window + 0.05 - time.monotonic()))
 
 
 def test_root_greets_and_says_the_data_is_synthetic(server: Server) -> None:
@@ -123,14 +125,15 @@ def test_first_request_serves_batch_0_with_a_sample_of_its_rows(
 def test_same_batch_inside_the_window_then_the_next(server: Server) -> None:
     started = time.monotonic()
     first = server.data(2).json()
+    answered = time.monotonic()
     second = server.data(2).json()
     inside = time.monotonic() - started
     assert inside < WINDOW, f"the two requests took {inside:.2f} s, longer than the window"
     assert first["batch_number"] == second["batch_number"] == 0
     assert first["data"] != second["data"]  # a fresh sample each time
-    wait_past_window(started)
-    moved = time.monotonic()
+    wait_past_window(answered)
     assert server.batch_of(2) == 1
+    moved = time.monotonic()
     assert server.batch_of(2) == 1  # the window starts again at the change
     wait_past_window(moved)
     assert server.batch_of(2) == 2
@@ -141,8 +144,8 @@ def test_every_batch_once_then_400_all_data_collected(
 ) -> None:
     seen = []
     for expected in range(10):
-        changed = time.monotonic()
         body = server.data(3).json()
+        changed = time.monotonic()
         seen.append(body["batch_number"])
         assert all(tuple(row) in batch_rows[expected] for row in body["data"])
         if expected == 9:
@@ -159,9 +162,8 @@ def test_every_batch_once_then_400_all_data_collected(
 
 
 def test_restart_puts_the_group_back_to_batch_0(server: Server) -> None:
-    changed = time.monotonic()
     assert server.batch_of(4) == 0
-    wait_past_window(changed)
+    wait_past_window(time.monotonic())
     assert server.batch_of(4) == 1
     server.data(8)
     other_before = server.get("/batches").json()["groups"][7]
@@ -227,9 +229,8 @@ def test_50_concurrent_requests_on_a_fresh_group_start_it_once(server: Server) -
 
 
 def test_50_concurrent_requests_at_the_window_edge_advance_exactly_once(server: Server) -> None:
-    changed = time.monotonic()
     assert server.batch_of(6) == 0
-    wait_past_window(changed)
+    wait_past_window(time.monotonic())
     batches, elapsed = burst(server, 6)
     assert_one_transition_per_window(server, 6, batches, 1, elapsed)
 
@@ -262,9 +263,8 @@ def test_state_survives_kill_9_and_a_new_process(
     state_path = tmp_path_factory.mktemp("restart-state") / "state.json"
     first = start_server(dataset, state_path)
     try:
-        changed = time.monotonic()
         assert first.batch_of(1) == 0
-        wait_past_window(changed)
+        wait_past_window(time.monotonic())
         assert first.batch_of(1) == 1
         before = first.get("/batches").json()["groups"][0]
     finally:
