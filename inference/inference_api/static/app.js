@@ -34,12 +34,13 @@ function showError(element, message) {
   element.hidden = false;
 }
 
-// A 422 body holds `detail` and one message per problem; show them all.
+// A 422 body holds a summary in `detail` and one message per problem (up to 50): show the
+// problems one a line when there are any, else the summary.
 async function errorText(response) {
   try {
     const body = await response.json();
     const lines = (body.errors || []).map((e) => e.message);
-    return lines.length ? `${body.detail}\n${lines.join("\n")}` : body.detail;
+    return lines.length ? lines.join("\n") : body.detail;
   } catch {
     return `${response.status} ${response.statusText}`;
   }
