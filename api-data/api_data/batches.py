@@ -70,6 +70,9 @@ class BatchLayout:
         }
 
 
+_PRINTABLE_ASCII_OR_NEWLINE = bytes(range(0x20, 0x7F)) + b"\n"
+
+
 def encode_row(line: str) -> bytes:
     """The JSON array of a CSV line's fields, as strings."""
     # Validated fields need no escaping when the line is printable ASCII (no quote or
@@ -80,6 +83,17 @@ def encode_row(line: str) -> bytes:
     return orjson.dumps(line.split(","))
 
 
+def encode_rows(lines: list[str]) -> list[bytes]:
+    """`encode_row` of every line, done on the joined text at C speed when it is plain."""
+    text = "\n".join(lines)
+    if text.isascii():
+        joined = text.encode("ascii")
+        if not joined.translate(None, _PRINTABLE_ASCII_OR_NEWLINE):
+            quoted = b'["' + joined.replace(b",", b'","').replace(b"\n", b'"]\n["') + b'"]'
+            return quoted.split(b"\n")
+    return [encode_row(line) for line in lines]
+
+
 class BatchData:
     """Pre-encoded rows of every batch, and the random sampling of a response."""
 
@@ -87,8 +101,7 @@ class BatchData:
         self.layout = layout
         with paused_gc():
             self._rows: list[list[bytes]] = [
-                [encode_row(line) for line in dataset.lines[start:stop]]
-                for start, stop in layout.bounds
+                encode_rows(dataset.lines[start:stop]) for start, stop in layout.bounds
             ]
         self._rng = np.random.default_rng(seed)
 

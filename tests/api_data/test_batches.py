@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from api_data.batches import BatchData, BatchLayout, LayoutError, encode_row
+from api_data.batches import BatchData, BatchLayout, LayoutError, encode_row, encode_rows
 
 from forest_mlops import synthetic
 from forest_mlops.dataset import Dataset
@@ -39,6 +39,13 @@ def test_encode_row_is_the_json_array_of_the_fields() -> None:
     assert encode_row(line) == orjson.dumps(line.split(","))
     odd = "2862.0,\t294,22,120,18,1273,154,229,213,1323,Commanche,C7757,0"
     assert orjson.loads(encode_row(odd)) == odd.split(",")
+
+
+def test_encode_rows_fast_path_equals_row_by_row() -> None:
+    lines = synthetic.generate_lines(50, seed=4)
+    assert encode_rows(lines) == [encode_row(line) for line in lines]
+    odd = [*lines[:3], "1,\t2," + lines[3][4:]]
+    assert encode_rows(odd) == [orjson.dumps(line.split(",")) for line in odd]
 
 
 def test_samples_are_fresh_distinct_rows_of_the_batch() -> None:
