@@ -16,6 +16,8 @@ import pytest
 
 from tests.support.helm import REPO_ROOT, tool
 
+pytestmark = pytest.mark.slow  # one checkov run: ~10 s idle, 30 s+ on a busy 2-core machine
+
 IMAGES = ["airflow", "mlflow", "api-data", "inference"]
 
 
