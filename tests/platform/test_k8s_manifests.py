@@ -148,6 +148,28 @@ def test_training_gets_the_env_secrets_and_user_of_the_dag_task_pods(
     assert container["command"] + container["args"] == ["forest-mlops", "train"]
 
 
+def test_training_gets_the_resources_of_the_dag_training_task(
+    retrain_cronjob: dict[str, Any],
+) -> None:
+    """The Job trains like the DAG's train_candidates task, whose pod_override sets these."""
+    import importlib.util
+
+    path = REPO_ROOT / "dags" / "forest_cover_model_training.py"
+    spec = importlib.util.spec_from_file_location("forest_training_dag_for_k8s_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (override,) = module.TRAINING_POD["pod_override"].spec.containers
+    container = train_container(retrain_cronjob)
+    assert container["resources"] == {
+        "requests": override.resources.requests,
+        "limits": override.resources.limits,
+    }
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    for variable in override.env:
+        assert env[variable.name] == variable.value
+
+
 def test_the_cronjob_is_bounded_and_suspended(retrain_cronjob: dict[str, Any]) -> None:
     spec = retrain_cronjob["spec"]
     assert spec["suspend"] is True and spec["concurrencyPolicy"] == "Forbid"
