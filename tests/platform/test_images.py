@@ -262,3 +262,18 @@ def test_dockerignore_lets_in_only_what_the_dockerfiles_copy() -> None:
                 for source in sources:
                     assert source.rstrip("/") in allowed, f"{image} copies {source}"
     assert not allowed & {".venv", ".git", ".tools", "tests", "bench"}
+
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|CREDENTIAL", re.I)
+WELL_KNOWN = ("minioadmin", "airflow:airflow", "admin:admin", "changeme")
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_no_secret_is_baked_into_an_image(image: str) -> None:
+    text = dockerfile(image)
+    for word, rest in instructions(text):
+        if word in {"ENV", "ARG"}:
+            names = re.findall(r"(\w+)=", rest) or [rest.split()[0]]
+            assert not [n for n in names if SECRET_NAME.search(n)], f"{image}: {word} {rest}"
+    assert not [w for w in WELL_KNOWN if w in text.lower()]
+    assert "--mount=type=secret" not in text  # nothing secret is needed to build

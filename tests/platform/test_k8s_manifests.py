@@ -213,3 +213,15 @@ def test_release_name_and_namespace_are_one_edit_each(tmp_path: Path) -> None:
             assert obj["metadata"]["name"].startswith("demo-retrain")
         assert "name: demo-mysql" in text and "name: demo-platform" in text
         assert "@$(FOREST_DB_HOST):3306" in text and "value: demo-mysql" in text
+
+
+def test_secrets_come_only_from_secret_references(
+    retrain_manifest: str, retrain_job_manifest: str
+) -> None:
+    for obj in yaml.safe_load_all(retrain_manifest + "\n---\n" + retrain_job_manifest):
+        if obj is None or obj["kind"] not in {"CronJob", "Job"}:
+            continue
+        for entry in train_container(obj)["env"]:
+            if re.search(r"PASSWORD|SECRET|TOKEN|KEY", entry["name"]):
+                assert "secretKeyRef" in entry.get("valueFrom", {}), entry
+            assert "minioadmin" not in str(entry.get("value", ""))
