@@ -61,6 +61,10 @@ class TestStores:
             if labels.get("forest-mlops/db-client") == "true"
         }
         assert {"Deployment/fm-mlflow", "Deployment/fm-inference"} <= clients
+        # Airflow's metadata DB is on MySQL: without the label its pods could not start.
+        components = ("api-server", "scheduler", "dag-processor")
+        airflow = {f"Deployment/fm-airflow-{c}" for c in components}
+        assert airflow <= clients
         others = clients - {"Deployment/fm-mlflow", "Deployment/fm-inference"}
         assert all(name.split("/")[1].startswith("fm-airflow-") for name in others), others
 
@@ -71,6 +75,7 @@ class TestStores:
             if labels.get("forest-mlops/s3-client") == "true"
         }
         assert {"Deployment/fm-mlflow", "Job/fm-minio-buckets"} <= clients
+        assert "Deployment/fm-airflow-api-server" in clients  # reads task logs from S3
         others = clients - {"Deployment/fm-mlflow", "Job/fm-minio-buckets"}
         assert all(name.split("/")[1].startswith("fm-airflow-") for name in others), others
         assert "Deployment/fm-inference" not in clients
