@@ -152,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
                         "group_number": group,
                         "batch_number": state.batch_number,
                         "changed_at": state.changed_at,
+                        **states.status(group),
                     }
                     for group, state in sorted(snapshot.items())
                 ],

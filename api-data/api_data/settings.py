@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,3 +55,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("0.0.0.0", validation_alias=_env("API_DATA_HOST", "host"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=_env("API_DATA_PORT", "port"))
+
+    @field_validator("restart_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        # An empty variable (a chart value left blank) must not become the token "".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value

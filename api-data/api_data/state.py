@@ -118,6 +118,17 @@ class GroupStates:
         self.check_group(group)
         return self._states[group]
 
+    def status(self, group: int, now: float | None = None) -> dict[str, object]:
+        """A group's state for people: where it is and when its next batch becomes due."""
+        state = self.get(group)
+        now = self._clock() if now is None else now
+        if state.batch_number is None or state.changed_at is None:
+            return {"status": "not started", "next_change_at": None}
+        due = state.changed_at + self.window
+        if state.batch_number + 1 >= self.batches and now >= due:
+            return {"status": "all data collected", "next_change_at": None}
+        return {"status": "serving", "next_change_at": due}
+
     def snapshot(self) -> dict[int, GroupState]:
         with self._lock:
             return dict(self._states)

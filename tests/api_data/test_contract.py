@@ -158,7 +158,7 @@ def test_every_batch_once_then_400_all_data_collected(
     assert "All data has been collected for group 3" in response.json()["detail"]
     assert server.data(3).status_code == 400  # and it stays so
     state = server.get("/batches").json()["groups"][2]
-    assert state["batch_number"] == 9
+    assert (state["batch_number"], state["status"]) == (9, "all data collected")
 
 
 def test_restart_puts_the_group_back_to_batch_0(server: Server) -> None:

@@ -53,8 +53,11 @@ def test_after_the_last_window_every_request_is_refused_until_restart(tmp_path: 
         states.current_batch(2)
     with pytest.raises(AllDataCollected):
         states.current_batch(2)
+    assert states.status(2) == {"status": "all data collected", "next_change_at": None}
     states.restart(2)
+    assert states.status(2) == {"status": "not started", "next_change_at": None}
     assert states.current_batch(2) == 0
+    assert states.status(2) == {"status": "serving", "next_change_at": clock.now + 10}
 
 
 def test_zero_window_moves_on_every_request(tmp_path: Path) -> None:
