@@ -51,21 +51,28 @@ def start_server(
     *,
     window: float = WINDOW,
     env: dict[str, str] | None = None,
+    via_env: bool = False,
     log_name: str = "api-data.log",
 ) -> Server:
+    """Start `forest-mlops api-data`, configured by flags or (as in the image) by env only."""
     port = free_port()
-    argv = [
-        str(VENV_BIN / "forest-mlops"),
-        "api-data",
-        "--dataset", str(dataset),
-        "--min-update-time", str(window),
-        "--state", str(state_path),
-        "--port", str(port),
-        "--host", "127.0.0.1",
-        "--groups", str(GROUPS),
-        "--seed", "7",
-    ]  # fmt: skip
-    process = ServerProcess(argv, log_path=state_path.parent / log_name, env=env)
+    options = {
+        "API_DATA_DATASET": ("--dataset", str(dataset)),
+        "MIN_UPDATE_TIME": ("--min-update-time", str(window)),
+        "API_DATA_STATE_PATH": ("--state", str(state_path)),
+        "API_DATA_PORT": ("--port", str(port)),
+        "API_DATA_HOST": ("--host", "127.0.0.1"),
+        "API_DATA_GROUPS": ("--groups", str(GROUPS)),
+        "API_DATA_SEED": ("--seed", "7"),
+    }
+    argv = [str(VENV_BIN / "forest-mlops"), "api-data"]
+    full_env = dict(env or {})
+    for name, (flag, value) in options.items():
+        if via_env:
+            full_env[name] = value
+        else:
+            argv += [flag, value]
+    process = ServerProcess(argv, log_path=state_path.parent / log_name, env=full_env)
     url = f"http://127.0.0.1:{port}"
     process.wait_http(f"{url}/health", timeout=90)
     return Server(process, url, state_path)
@@ -287,13 +294,15 @@ def test_corrupt_state_is_moved_aside_and_restart_needs_the_token(
     state_path = state_dir / "state.json"
     state_path.write_text('{"version": 1, "groups": {"1": {"batch_number": 3, "chan')
     token = "contract-test-token"  # a test value, not a credential
-    srv = start_server(dataset, state_path, env={"API_DATA_RESTART_TOKEN": token})
+    # Configured by the environment alone, as the image and the chart run it.
+    srv = start_server(dataset, state_path, env={"API_DATA_RESTART_TOKEN": token}, via_env=True)
     try:
         aside = list(state_dir.glob("state.json.corrupt-*"))
         assert len(aside) == 1
         assert aside[0].read_text().endswith('"chan')  # kept for a human to look at
         assert "is not a valid state file" in srv.process.log_text()
         assert srv.batch_of(1) == 0  # started fresh
+        assert srv.get("/").json()["groups"] == GROUPS  # API_DATA_GROUPS was read
         assert json.loads(state_path.read_text())["groups"]["1"]["batch_number"] == 0
 
         restart = f"{srv.url}/restart_data_generation"
