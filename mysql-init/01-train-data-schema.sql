@@ -59,6 +59,8 @@ CREATE INDEX ix_forest_cover_data_row_hash ON forest_cover_data (row_hash);
 --         'complete' (the API answered "all data collected": the DAG stops collecting this group),
 --         'failed' (the API stayed unreachable or broken after the retries; nothing else written).
 -- batch_number is NULL when no batch was served ('complete', 'failed').
+-- synthetic: the API said its dataset is generated (header X-Data-Synthetic: true); whatever is
+-- trained on such rows must say so (forest_mlops.ingestion.holds_synthetic_data).
 -- rows_received = rows_inserted + rows_duplicate + rows_rejected for 'loaded' rows; duplicates
 -- count both repeats inside the attempt and rows already in forest_cover_data.
 CREATE TABLE IF NOT EXISTS ingestion_log (
@@ -72,6 +74,7 @@ CREATE TABLE IF NOT EXISTS ingestion_log (
     rows_duplicate INT NOT NULL,
     rows_rejected INT NOT NULL,
     status VARCHAR(16) NOT NULL,
+    synthetic BOOLEAN NOT NULL DEFAULT FALSE,
     message VARCHAR(1000) NULL,
     started_at DATETIME(6) NOT NULL,
     finished_at DATETIME(6) NOT NULL

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,12 @@ class Reply:
     delay: float = 0.0
     # Announce more bytes than are sent, then close: a truncated transfer.
     truncate: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def data_reply(group: int, batch: int, rows: list[Any]) -> Reply:
-    return Reply(body=orjson.dumps({"group_number": group, "batch_number": batch, "data": rows}))
+def data_reply(group: int, batch: int, rows: list[Any], *, synthetic: bool = False) -> Reply:
+    body = orjson.dumps({"group_number": group, "batch_number": batch, "data": rows})
+    return Reply(body=body, headers={"X-Data-Synthetic": "true" if synthetic else "false"})
 
 
 def complete_reply(group: int) -> Reply:
@@ -117,6 +119,8 @@ class ScriptedApi:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     length = len(reply.body) * 2 if reply.truncate else len(reply.body)
                     self.send_header("Content-Length", str(length))
                     self.end_headers()

@@ -25,7 +25,7 @@ from forest_mlops.ingestion import (
     staged_validate,
 )
 from forest_mlops.ingestion.fetch import make_client
-from forest_mlops.ingestion.load import collection_complete
+from forest_mlops.ingestion.load import collection_complete, holds_synthetic_data
 from tests.ingestion.conftest import count
 from tests.ingestion.servers import Reply, ScriptedApi, complete_reply, data_reply
 
@@ -105,6 +105,15 @@ def test_bad_rows_are_rejected_with_reasons_while_good_rows_land(engine: sa.Engi
     assert (log["rows_received"], log["rows_inserted"]) == (len(payload()), len(GOOD))
     assert (log["rows_duplicate"], log["rows_rejected"]) == (1, len(BAD))
     assert lineage == [(4, 1, "run-malformed")]
+
+
+def test_rows_from_a_synthetic_dataset_are_marked(engine: sa.Engine) -> None:
+    script = [data_reply(1, 0, GOOD[:2]), data_reply(1, 1, GOOD[2:], synthetic=True)]
+    with ScriptedApi(script).running() as api, make_client(api.url, FAST) as client:
+        run_window(engine, client, 1, policy=FAST)
+        assert not holds_synthetic_data(engine)
+        run_window(engine, client, 1, policy=FAST)
+    assert holds_synthetic_data(engine)
 
 
 def test_running_the_same_batch_again_adds_nothing(engine: sa.Engine) -> None:

@@ -11,7 +11,12 @@ from forest_mlops.ingestion.fetch import (
     RetryPolicy,
     fetch_window,
 )
-from forest_mlops.ingestion.load import LoadResult, collection_complete, load
+from forest_mlops.ingestion.load import (
+    LoadResult,
+    collection_complete,
+    holds_synthetic_data,
+    load,
+)
 from forest_mlops.ingestion.pipeline import (
     collect_until_complete,
     new_run_id,
@@ -34,6 +39,7 @@ __all__ = [
     "collect_until_complete",
     "collection_complete",
     "fetch_window",
+    "holds_synthetic_data",
     "load",
     "new_run_id",
     "run_window",

@@ -36,6 +36,8 @@ class Response:
 
     batch_number: int
     rows: list[Any]
+    # The API's X-Data-Synthetic header: its dataset is generated, not the real one.
+    synthetic: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def _parse_body(response: httpx.Response, group_number: int) -> Response:
         raise _Retryable(f"unexpected batch_number from the API: {batch!r}")
     if body.get("group_number") != group_number:
         raise _Retryable(f"asked for group {group_number}, got {body.get('group_number')!r}")
-    return Response(batch_number=batch, rows=body["data"])
+    synthetic = response.headers.get("X-Data-Synthetic", "false").lower() == "true"
+    return Response(batch_number=batch, rows=body["data"], synthetic=synthetic)
 
 
 def fetch_once(

@@ -130,6 +130,7 @@ def load(
                     "rows_duplicate": result.duplicate,
                     "rows_rejected": result.rejected,
                     "status": STATUS_LOADED,
+                    "synthetic": batch.synthetic,
                     "message": None,
                     "started_at": validated.started_at,
                     "finished_at": finished_at,
@@ -179,6 +180,7 @@ def _insert_status(
             "rows_duplicate": 0,
             "rows_rejected": 0,
             "status": status,
+            "synthetic": False,
             "message": (message or "")[:1000],
             "started_at": started_at,
             "finished_at": utcnow(),
@@ -207,6 +209,14 @@ def collection_complete(engine: sa.Engine, group_number: int) -> bool:
         .where(t.c.group_number == group_number, t.c.status == STATUS_COMPLETE)
         .limit(1)
     )
+    with engine.connect() as conn:
+        return conn.execute(query).first() is not None
+
+
+def holds_synthetic_data(engine: sa.Engine) -> bool:
+    """True when any loaded batch came from an API serving a generated (synthetic) dataset."""
+    t = tables(engine).log
+    query = sa.select(t.c.id).where(t.c.status == STATUS_LOADED, t.c.synthetic.is_(True)).limit(1)
     with engine.connect() as conn:
         return conn.execute(query).first() is not None
 

@@ -80,7 +80,9 @@ def save_fetched(engine: sa.Engine, run_id: str, fetched: Fetched) -> None:
                 "response_index": i,
                 "group_number": fetched.group_number,
                 "batch_number": r.batch_number,
-                "payload": orjson.dumps({**meta, "rows": r.rows}).decode(),
+                "payload": orjson.dumps(
+                    {**meta, "rows": r.rows, "synthetic": r.synthetic}
+                ).decode(),
             }
             for i, r in enumerate(fetched.responses)
         ],
@@ -94,7 +96,8 @@ def read_fetched(engine: sa.Engine, run_id: str) -> Fetched:
     return Fetched(
         group_number=int(rows[0]["group_number"]),
         responses=[
-            Response(int(r["batch_number"]), p["rows"]) for r, p in zip(rows, payloads, strict=True)
+            Response(int(r["batch_number"]), p["rows"], bool(p.get("synthetic")))
+            for r, p in zip(rows, payloads, strict=True)
         ],
         started_at=dt.datetime.fromisoformat(first["started_at"]),
         complete=bool(first["complete"]),
@@ -122,6 +125,7 @@ def save_validated(engine: sa.Engine, run_id: str, validated: Validated) -> None
                     {
                         **meta,
                         "received": b.received,
+                        "synthetic": b.synthetic,
                         "valid": b.valid,
                         "records": b.records,
                         "hashes": b.hashes,
@@ -144,6 +148,7 @@ def read_validated(engine: sa.Engine, run_id: str) -> Validated:
         BatchRows(
             batch_number=int(r["batch_number"]),
             received=p["received"],
+            synthetic=bool(p["synthetic"]),
             valid=p["valid"],
             records=[_record(v) for v in p["records"]],
             hashes=p["hashes"],

@@ -30,6 +30,7 @@ class BatchRows:
 
     batch_number: int
     received: int = 0
+    synthetic: bool = False
     valid: int = 0  # valid rows received, repeats included
     records: list[schema.Record] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -72,6 +73,7 @@ def validate(fetched: Fetched) -> Validated:
         batch = batches.setdefault(response.batch_number, BatchRows(response.batch_number))
         distinct = seen.setdefault(response.batch_number, set())
         batch.received += len(response.rows)
+        batch.synthetic = batch.synthetic or response.synthetic
         for row_index, raw in enumerate(response.rows):
             try:
                 record = parse_row(raw)
