@@ -47,7 +47,8 @@ for arg in "$@"; do
   esac
 done
 
-LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/forest-e2e.XXXXXX")
+LOG_DIR=""
+((DRY_RUN)) || LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/forest-e2e.XXXXXX")
 PORT_FORWARD_PIDS=()
 STEP=0
 
@@ -136,7 +137,9 @@ teardown() {
   else
     run kind delete cluster --name "$CLUSTER"
   fi
-  ((DRY_RUN)) || rm -rf "$LOG_DIR"
+  if [[ -n $LOG_DIR ]]; then
+    if ((status == 0)); then rm -rf "$LOG_DIR"; else echo "port-forward logs: $LOG_DIR" >&2; fi
+  fi
   exit "$status"
 }
 trap teardown EXIT
