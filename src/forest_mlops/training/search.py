@@ -1,0 +1,165 @@
+"""The bounded candidate search: fit each candidate on train, choose by validation macro-F1.
+
+A profile is a fixed list of CandidateSpecs (a small grid per family), so a search always
+costs the same and its time is known (bench/training.py measures the `full` profile):
+
+- `full`: what the platform trains and the benchmark measures; on the 75k-row dev sample it
+  finishes within the 5-minute budget on 2 cores.
+- `quick`: a few small models for tests and the demo, seconds on a small table.
+
+Test rows are scored for every candidate so that the report shows them, but only validation
+macro-F1 chooses the winner: the test part stays an unbiased estimate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sklearn.pipeline import Pipeline
+
+from forest_mlops.training import evaluate
+from forest_mlops.training.pipelines import (
+    EXTRA_TREES,
+    HIST_GRADIENT_BOOSTING,
+    RANDOM_FOREST,
+    CandidateSpec,
+    build_pipeline,
+)
+from forest_mlops.training.split import SplitFrames
+from forest_mlops.training.threads import limited_threads
+
+log = logging.getLogger(__name__)
+
+PROFILES: Final[dict[str, tuple[CandidateSpec, ...]]] = {
+    "full": (
+        CandidateSpec(
+            HIST_GRADIENT_BOOSTING,
+            {
+                "learning_rate": 0.15,
+                "max_iter": 250,
+                "max_leaf_nodes": 63,
+                "l2_regularization": 1.0,
+            },
+        ),
+        CandidateSpec(EXTRA_TREES, {"n_estimators": 120, "max_features": 0.5}),
+        CandidateSpec(EXTRA_TREES, {"n_estimators": 160, "max_features": "sqrt"}),
+        CandidateSpec(RANDOM_FOREST, {"n_estimators": 120, "max_features": "sqrt"}),
+    ),
+    "quick": (
+        CandidateSpec(HIST_GRADIENT_BOOSTING, {"max_iter": 30, "max_leaf_nodes": 15}),
+        CandidateSpec(EXTRA_TREES, {"n_estimators": 20, "max_depth": 16}),
+        CandidateSpec(RANDOM_FOREST, {"n_estimators": 20, "max_depth": 12}),
+    ),
+}
+PROFILE_NAMES: Final = tuple(PROFILES)
+
+# Fewer rows than this in a part makes its scores meaningless: refuse rather than register.
+MIN_ROWS_PER_PART: Final = 20
+
+
+class NotEnoughData(ValueError):
+    """The table is too small (or too uniform) to train and compare models on."""
+
+
+@dataclass
+class CandidateResult:
+    spec: CandidateSpec
+    pipeline: Pipeline | None
+    fit_seconds: float
+    validation: evaluate.Scores
+    test: evaluate.Scores
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def profile(name: str) -> tuple[CandidateSpec, ...]:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown training profile {name!r} (expected one of {', '.join(PROFILE_NAMES)})"
+        ) from None
+
+
+def check_split(split: SplitFrames) -> None:
+    sizes = split.sizes()
+    small = {part: n for part, n in sizes.items() if n < MIN_ROWS_PER_PART}
+    if small:
+        raise NotEnoughData(
+            f"too few rows to train: {sizes} (each part needs at least {MIN_ROWS_PER_PART}); "
+            "collect more batches first"
+        )
+    classes = split.train["Cover_Type"].nunique()
+    if classes < 2:
+        raise NotEnoughData(f"the training rows hold {classes} class; at least 2 are needed")
+
+
+def fit_candidate(
+    spec: CandidateSpec, split: SplitFrames, *, seed: int = 0, n_jobs: int = 2
+) -> CandidateResult:
+    pipeline = build_pipeline(spec, seed=seed, n_jobs=n_jobs)
+    features, target = evaluate.features_and_target(split.train)
+    with limited_threads(n_jobs):
+        started = time.perf_counter()
+        pipeline.fit(features, target)
+        fit_seconds = time.perf_counter() - started
+        result = CandidateResult(
+            spec=spec,
+            pipeline=pipeline,
+            fit_seconds=fit_seconds,
+            validation=evaluate.score(pipeline, split.validation),
+            test=evaluate.score(pipeline, split.test),
+        )
+    log.info(
+        "%s: fit %.1f s, validation macro-F1 %.4f accuracy %.4f",
+        spec.name,
+        fit_seconds,
+        result.validation.macro_f1,
+        result.validation.accuracy,
+    )
+    return result
+
+
+def run_search(
+    split: SplitFrames,
+    candidates: Sequence[CandidateSpec],
+    *,
+    on_result: Callable[[CandidateResult], Any] | None = None,
+    seed: int = 0,
+    n_jobs: int = 2,
+    keep_models: bool = True,
+) -> list[CandidateResult]:
+    """Fit every candidate; `on_result` sees each one as soon as it is scored (for logging).
+
+    With keep_models=False the fitted pipeline is dropped after `on_result` (it is in MLflow
+    by then), so a search holds one model in memory at a time.
+    """
+    if not candidates:
+        raise ValueError("no candidates to train")
+    check_split(split)
+    results = []
+    for spec in candidates:
+        result = fit_candidate(spec, split, seed=seed, n_jobs=n_jobs)
+        if on_result is not None:
+            with limited_threads(n_jobs):
+                on_result(result)
+        if not keep_models:
+            result.pipeline = None
+        results.append(result)
+    return results
+
+
+def select_winner(results: Sequence[CandidateResult]) -> CandidateResult:
+    """Highest validation macro-F1; ties go to validation accuracy, then to the earlier one."""
+    if not results:
+        raise ValueError("no candidate results to choose from")
+    return max(
+        results,
+        key=lambda r: (r.validation.macro_f1, r.validation.accuracy, -results.index(r)),
+    )

@@ -1,0 +1,50 @@
+"""Training configuration, read from the environment at run time (flags override it)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_NAME = "forest-cover-type"
+DEFAULT_EXPERIMENT_NAME = "forest-cover-type"
+
+
+def _env(name: str, env: str) -> AliasChoices:
+    return AliasChoices(name, env)
+
+
+class TrainingSettings(BaseSettings):
+    """Names as in docs/ARCHITECTURE.md; the database URL and the tracking URI are required."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        validation_alias=_env("database_url", "FOREST_DATABASE_URL"), min_length=1
+    )
+    tracking_uri: str = Field(
+        validation_alias=_env("tracking_uri", "MLFLOW_TRACKING_URI"), min_length=1
+    )
+    model_name: str = Field(
+        DEFAULT_MODEL_NAME, validation_alias=_env("model_name", "FOREST_MODEL_NAME"), min_length=1
+    )
+    experiment_name: str = Field(
+        DEFAULT_EXPERIMENT_NAME,
+        validation_alias=_env("experiment_name", "FOREST_EXPERIMENT_NAME"),
+        min_length=1,
+    )
+    # How much higher (macro-F1 on the current test rows) a new version must score than the
+    # champion to replace it.
+    promotion_margin: float = Field(
+        0.0, ge=0.0, le=1.0, validation_alias=_env("promotion_margin", "FOREST_PROMOTION_MARGIN")
+    )
+    profile: Literal["full", "quick"] = Field(
+        "full", validation_alias=_env("profile", "FOREST_TRAINING_PROFILE")
+    )
+    # Set when the rows came from forest_mlops.synthetic, so every run says so (data.synthetic).
+    data_synthetic: bool = Field(
+        False, validation_alias=_env("data_synthetic", "FOREST_DATA_SYNTHETIC")
+    )
+    # Worker threads of the forests (HistGradientBoosting follows OMP_NUM_THREADS).
+    n_jobs: int = Field(2, ge=1, validation_alias=_env("n_jobs", "FOREST_TRAINING_JOBS"))
