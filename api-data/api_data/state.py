@@ -101,12 +101,15 @@ class GroupStates:
             state = self._states[group]
             now = self._clock()
             if state.batch_number is None or state.changed_at is None:
-                return self._set(group, GroupState(0, now))
-            if now - state.changed_at < self.window:
+                batch = 0
+            elif now - state.changed_at < self.window:
                 return state.batch_number
-            if state.batch_number + 1 >= self.batches:
+            elif state.batch_number + 1 >= self.batches:
                 raise AllDataCollected(group, self.batches)
-            return self._set(group, GroupState(state.batch_number + 1, now))
+            else:
+                batch = state.batch_number + 1
+            self._set(group, GroupState(batch, now))
+            return batch
 
     def restart(self, group: int) -> None:
         """Put `group` back in its initial state: its next request serves batch 0."""
@@ -133,7 +136,7 @@ class GroupStates:
         with self._lock:
             return dict(self._states)
 
-    def _set(self, group: int, state: GroupState) -> int:
+    def _set(self, group: int, state: GroupState) -> None:
         previous = self._states[group]
         self._states[group] = state
         try:
@@ -143,7 +146,6 @@ class GroupStates:
             self._states[group] = previous
             raise
         logger.info("group %d: batch %s", group, state.batch_number)
-        return state.batch_number if state.batch_number is not None else -1
 
     def _document(self) -> dict[str, Any]:
         return {

@@ -114,12 +114,12 @@ def is_synthetic(path: Path | str) -> bool:
 
 
 def synthetic_metadata(path: Path | str) -> dict[str, object] | None:
-    """The sidecar's content (generator, seed, rows), or None when there is no sidecar."""
+    """The sidecar's content (generator, seed, rows), or None without a sidecar object."""
     sidecar = synthetic_sidecar(path)
     if not sidecar.exists():
         return None
     content = json.loads(sidecar.read_text(encoding="utf-8"))
-    return content if isinstance(content, dict) else {"value": content}
+    return content if isinstance(content, dict) else None
 
 
 def load_dataset(path: Path | str) -> Dataset:

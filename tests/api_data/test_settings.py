@@ -17,3 +17,17 @@ def test_an_empty_restart_token_means_no_token(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("API_DATA_RESTART_TOKEN", "s3")
     assert Settings(dataset=Path("x.csv"), min_update_time=5).restart_token is not None
     assert Settings(dataset=Path("x.csv"), min_update_time=5).min_update_time == 5.0
+
+
+def test_the_cli_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from forest_mlops.cli import main
+
+    monkeypatch.delenv("API_DATA_DATASET", raising=False)
+    assert main(["api-data"]) == 2
+    assert "pass --dataset PATH or set API_DATA_DATASET" in capsys.readouterr().err
+    assert main(["api-data", "--dataset", str(tmp_path / "x.csv"), "--groups", "0"]) == 2
+    assert "invalid configuration" in capsys.readouterr().err
+    assert main(["api-data", "--dataset", str(tmp_path / "missing.csv")]) == 1
+    assert "missing.csv: file not found" in capsys.readouterr().err

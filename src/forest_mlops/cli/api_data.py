@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,19 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import uvicorn
-    from pydantic import ValidationError
-
     from api_data.app import create_app
     from api_data.batches import LayoutError
     from api_data.settings import Settings
+    from pydantic import ValidationError
+
     from forest_mlops.dataset import DatasetError
 
+    if args.dataset is None and not os.environ.get("API_DATA_DATASET"):
+        sys.stderr.write(
+            "forest-mlops api-data: no dataset: pass --dataset PATH or set API_DATA_DATASET "
+            "(get one with `forest-mlops data download` or `forest-mlops data synthetic`)\n"
+        )
+        return 2
     overrides = {field: getattr(args, field) for field in _FLAG_FIELDS}
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
