@@ -54,6 +54,7 @@ def test_counts_per_batch_and_completion(tmp_path: Path) -> None:
         (1, 3, 4, 3, 1),
     ]
     assert state.stored_rows == 8 and state.received_rows == 13
+    assert state.last_attempt_at == dt.datetime(2026, 1, 1)
     assert not state.complete
     assert not state.has_all_batches(2 + 1)
     assert state.has_all_batches(2)

@@ -7,12 +7,14 @@ the scheduler would, until the group's batches are all collected, then
 `forest_cover_model_training` once, and reports each run as an event (see `events`).
 
     python -m forest_mlops.demo.airflow_child --events PATH --group N --batches 10 \
-        --interval 5.5 [--skip-extraction] [--skip-training]
+        --interval 5.5 [--go-file PATH] [--skip-extraction] [--skip-training]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import importlib
 import logging
 import os
 import sys
@@ -71,6 +73,21 @@ def _run_dag(dag: Any, events: EventWriter, event: str, **fields: Any) -> dict[s
     return result
 
 
+def _until_next_window(state: CollectionState, run_started: float, interval: float) -> float:
+    """Seconds to wait before the next run, so that its requests fall in the next window.
+
+    The API opens a batch's window at the first request that serves it, which is some
+    seconds into a run (the tasks before fetch), so the wait counts from when the last
+    attempt started fetching, as the ingestion log records it; and, like the scheduler, at
+    least one interval from the start of the previous run.
+    """
+    waits = [run_started + interval - time.monotonic()]
+    if state.last_attempt_at is not None:
+        fetched_at = state.last_attempt_at.replace(tzinfo=dt.UTC).timestamp()
+        waits.append(fetched_at + interval - time.time())
+    return max(0.0, *waits)
+
+
 def collect(
     dag: Any,
     events: EventWriter,
@@ -94,13 +111,42 @@ def collect(
         if state.has_all_batches(batches):
             events.emit("collection_done", runs=run, already=False, **_collection_fields(state))
             return state
-        # The scheduler would start the next run one interval after this one started; the
-        # API moves to the next batch only once its window has passed.
-        time.sleep(max(0.0, started + interval - time.monotonic()))
+        time.sleep(_until_next_window(state, started, interval))
     raise DagRunFailed(
         f"group {group} still incomplete after {max_runs} extraction runs "
         f"(batches seen: {[b.batch for b in state.batches]})"
     )
+
+
+def _warm_up(skip_training: bool) -> None:
+    """Do the slow first-time work now, while the demo is still starting its services.
+
+    dag.test() talks to Airflow's execution API in-process; that app builds its versioned
+    routes on its first request, which takes 15-20 s on 2 cores and would otherwise land on
+    the first task of the first run. One /health request pays it here instead. The task
+    code's libraries are imported for the same reason.
+    """
+    try:
+        import httpx
+        from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+        transport = in_process_api_server().transport
+        with httpx.Client(transport=transport, base_url="http://in-process.invalid") as client:
+            client.get("/health")
+    except Exception as exc:  # an internal of Airflow's: without it runs are only slower
+        log.info("could not warm Airflow's in-process execution API: %s", exc)
+    importlib.import_module("forest_mlops.ingestion")
+    if not skip_training:
+        importlib.import_module("forest_mlops.training.workflow")
+
+
+def _wait_for(path: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--group", type=int, required=True)
     parser.add_argument("--batches", type=int, required=True)
     parser.add_argument("--interval", type=float, required=True)
+    parser.add_argument("--go-file", type=Path, help="wait for this file before any DAG run")
+    parser.add_argument("--go-timeout", type=float, default=600.0)
     parser.add_argument("--max-runs", type=int, default=0)
     parser.add_argument("--skip-extraction", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
@@ -128,16 +176,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bag.import_errors:
         events.emit("error", message=f"the DAG files do not import: {bag.import_errors}")
         return 2
-    missing = [d for d in (EXTRACTION_DAG_ID, TRAINING_DAG_ID) if bag.get_dag(d) is None]
+    wanted = [
+        dag_id
+        for dag_id, skipped in (
+            (EXTRACTION_DAG_ID, args.skip_extraction),
+            (TRAINING_DAG_ID, args.skip_training),
+        )
+        if not skipped
+    ]
+    missing = [dag_id for dag_id in wanted if dag_id not in bag.dags]
     if missing:
         events.emit("error", message=f"DAGs not found in {bag.dag_folder}: {missing}")
         return 2
+    _warm_up(args.skip_training)
     events.emit("airflow_ready", seconds=round(time.monotonic() - started, 2))
+    if args.go_file is not None and not _wait_for(args.go_file, args.go_timeout):
+        events.emit("error", message=f"not released within {args.go_timeout:.0f} s")
+        return 2
 
     try:
         if not args.skip_extraction:
             collect(
-                bag.get_dag(EXTRACTION_DAG_ID),
+                bag.dags[EXTRACTION_DAG_ID],
                 events,
                 group=args.group,
                 batches=args.batches,
@@ -146,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if not args.skip_training:
             events.emit("training_start")
-            _run_dag(bag.get_dag(TRAINING_DAG_ID), events, "training_run")
+            _run_dag(bag.dags[TRAINING_DAG_ID], events, "training_run")
     except DagRunFailed as exc:
         events.emit("error", message=str(exc))
         return 1

@@ -7,7 +7,6 @@ metadata in the work directory and the DAGs at the demo's data API, database and
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -59,6 +58,8 @@ class DagEnvironment:
     profile: str
     model_name: str
     experiment_name: str
+    # The rows are generated: training tags its runs data.synthetic=true.
+    data_synthetic: bool = False
 
 
 def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) -> dict[str, str]:
@@ -78,6 +79,7 @@ def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) ->
         "FOREST_TRAINING_PROFILE": dag_env.profile,
         "FOREST_MODEL_NAME": dag_env.model_name,
         "FOREST_EXPERIMENT_NAME": dag_env.experiment_name,
+        "FOREST_DATA_SYNTHETIC": "true" if dag_env.data_synthetic else "false",
     }
 
 
@@ -117,68 +119,91 @@ def finish_migration(
     workdir.airflow_migrated_marker.write_text("airflow db migrate done\n")
 
 
-def run_dags(
-    processes: ProcessGroup,
-    workdir: WorkDir,
-    env: Mapping[str, str],
-    *,
-    group: int,
-    batches: int,
-    window_seconds: float,
-    on_event: Callable[[dict[str, Any]], None],
-    on_wait: Callable[[], None],
-    skip_extraction: bool = False,
-    skip_training: bool = False,
-) -> list[dict[str, Any]]:
-    """Run the child to the end, passing each event on; returns all events.
+class AirflowChild:
+    """The child process that runs the DAGs (`airflow_child`).
 
-    `on_wait` is called between events (about 4 times a second) to redraw progress and to
-    check that the services the DAGs talk to are still up.
+    Started early: it imports Airflow, parses the DAGs and warms Airflow's in-process
+    execution API while the metadata is migrated and the services start, then waits until
+    `release()` says everything it talks to is up.
     """
-    events_path = workdir.airflow_events
-    events_path.unlink(missing_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "forest_mlops.demo.airflow_child",
-        "--events",
-        str(events_path),
-        "--group",
-        str(group),
-        "--batches",
-        str(batches),
-        "--interval",
-        f"{window_seconds + WINDOW_MARGIN_SECONDS:g}",
-    ]
-    if skip_extraction:
-        argv.append("--skip-extraction")
-    if skip_training:
-        argv.append("--skip-training")
-    child = processes.start(
-        "airflow (dag.test)",
-        argv,
-        log_path=workdir.log("airflow"),
-        env={**os.environ, **env},
-        cwd=workdir.mlflow_dir,
-        service=False,
-    )
-    reader = EventReader(events_path)
-    seen: list[dict[str, Any]] = []
 
-    def drain() -> None:
-        for event in reader.new_events():
-            seen.append(event)
+    def __init__(
+        self,
+        processes: ProcessGroup,
+        workdir: WorkDir,
+        env: Mapping[str, str],
+        *,
+        group: int,
+        batches: int,
+        window_seconds: float,
+        skip_extraction: bool = False,
+        skip_training: bool = False,
+    ) -> None:
+        self.events_path = workdir.airflow_events
+        self.go_path = workdir.airflow_home / "go"
+        self.events_path.unlink(missing_ok=True)
+        self.go_path.unlink(missing_ok=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "forest_mlops.demo.airflow_child",
+            "--events", str(self.events_path),
+            "--go-file", str(self.go_path),
+            "--group", str(group),
+            "--batches", str(batches),
+            "--interval", f"{window_seconds + WINDOW_MARGIN_SECONDS:g}",
+        ]  # fmt: skip
+        if skip_extraction:
+            argv.append("--skip-extraction")
+        if skip_training:
+            argv.append("--skip-training")
+        self.process = processes.start(
+            "airflow (dag.test)",
+            argv,
+            log_path=workdir.log("airflow"),
+            env=env,
+            # MLflow puts the artifacts of an experiment it creates itself in ./mlruns.
+            cwd=workdir.mlflow_dir,
+            service=False,
+        )
+        self._reader = EventReader(self.events_path)
+        self.events: list[dict[str, Any]] = []
+
+    def release(self) -> None:
+        """The metadata is migrated and the services are up: start the DAG runs."""
+        self.go_path.write_text("go\n")
+
+    def poll(self, on_event: Callable[[dict[str, Any]], None]) -> None:
+        for event in self._reader.new_events():
+            self.events.append(event)
             on_event(event)
 
-    while child.running():
-        drain()
-        on_wait()
-        time.sleep(0.25)
-    drain()
-    errors = [e["message"] for e in seen if e.get("event") == "error"]
-    if child.proc.returncode != 0 or errors:
-        reason = errors[-1] if errors else f"exited with code {child.proc.returncode}"
+    def follow(
+        self,
+        on_event: Callable[[dict[str, Any]], None],
+        on_wait: Callable[[], None],
+    ) -> list[dict[str, Any]]:
+        """Pass each event on until the child reports the end of its work; fail with its error.
+
+        The child's "finished" event ends the wait: Airflow's exit handlers then take several
+        seconds that nothing depends on, so the child finishes exiting in the background.
+        `on_wait` is called about 4 times a second between events, to redraw progress and to
+        check that the services the DAGs talk to are still up.
+        """
+        while self.process.running() and not self._finished():
+            self.poll(on_event)
+            on_wait()
+            time.sleep(0.25)
+        self.poll(on_event)
+        if self._finished():
+            return self.events
+        errors = [e["message"] for e in self.events if e.get("event") == "error"]
+        code = self.process.proc.returncode
+        reason = errors[-1] if errors else f"exited with code {code} before finishing"
         raise ServiceError(
-            f"the Airflow run failed: {reason}\n(log: {child.log_path})\n{child.log_tail(3000)}"
+            f"the Airflow run failed: {reason}\n(log: {self.process.log_path})\n"
+            f"{self.process.log_tail(3000)}"
         )
-    return seen
+
+    def _finished(self) -> bool:
+        return any(event.get("event") == "finished" for event in self.events)

@@ -7,6 +7,7 @@ would query.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -30,6 +31,8 @@ class CollectionState:
     # The API answered "all data collected" for this group.
     complete: bool = False
     failed_attempts: int = 0
+    # When the newest collection attempt started (naive UTC, as the ingestion writes it).
+    last_attempt_at: dt.datetime | None = None
 
     @property
     def stored_rows(self) -> int:
@@ -69,6 +72,9 @@ def read_collection(engine: sa.Engine, group: int) -> CollectionState:
         .where(ingestion.c.group_number == group, ingestion.c.status != "loaded")
         .group_by(ingestion.c.status)
     )
+    last_query = sa.select(sa.func.max(ingestion.c.started_at)).where(
+        ingestion.c.group_number == group
+    )
     with engine.connect() as conn:
         stored = {int(b): int(n) for b, n in conn.execute(stored_query)}
         logged = {
@@ -77,6 +83,7 @@ def read_collection(engine: sa.Engine, group: int) -> CollectionState:
             if b is not None
         }
         statuses = {str(s): int(n) for s, n in conn.execute(status_query)}
+        last_attempt_at = conn.execute(last_query).scalar()
     batches = [
         BatchCount(
             batch=batch,
@@ -92,4 +99,5 @@ def read_collection(engine: sa.Engine, group: int) -> CollectionState:
         batches=batches,
         complete=statuses.get("complete", 0) > 0,
         failed_attempts=statuses.get("failed", 0),
+        last_attempt_at=last_attempt_at,
     )

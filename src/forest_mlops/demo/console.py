@@ -20,6 +20,8 @@ class Console:
         self.interactive = self.stream.isatty()
         self._status_open = False
         self._started = time.monotonic()
+        self._last_status_key: object = None
+        self._last_status_at = 0.0
 
     def _write(self, text: str) -> None:
         if self._status_open:
@@ -49,13 +51,21 @@ class Console:
             self._write(f"!!  {line}")
         self._write(bar)
 
-    def status(self, text: str) -> None:
-        """Progress of a long step: redrawn in place on a terminal, one line otherwise."""
+    def status(self, text: str, key: object = None, every: float = 15.0) -> None:
+        """Progress of a long step: redrawn in place on a terminal.
+
+        In a log or pipe, a line is written only when `key` changes or every `every` seconds,
+        so that polling several times a second does not flood the file.
+        """
         if self.interactive:
             self.stream.write(f"\r    {text}\x1b[K")
             self.stream.flush()
             self._status_open = True
-        else:
+            return
+        now = time.monotonic()
+        if key != self._last_status_key or now - self._last_status_at >= every:
+            self._last_status_key = key
+            self._last_status_at = now
             self._write(f"    {text}")
 
     @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +20,9 @@ CHALLENGER_ALIAS = "challenger"
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None) -> str:
     """Create the experiment when missing (with `artifact_location`); returns its id."""
     from mlflow.tracking import MlflowClient
+
+    # MLflow logs its store migrations to the console; the demo's output is its own.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(name)
@@ -39,12 +41,11 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Champion:
+    """The version the alias `champion` points at after the run."""
+
     version: str
     run_id: str
-    tags: dict[str, str]
-    # This training run's registered version, which may or may not have become champion.
-    new_version: str | None
-    new_version_tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,22 @@ class TrainingResult:
     candidates: list[Candidate]
     champion: Champion | None
 
+    @property
+    def registered_version(self) -> str | None:
+        """The version this run registered (the training tags its parent run with it)."""
+        return self.parent_tags.get("registry.version")
+
+    @property
+    def promotion(self) -> dict[str, str]:
+        """The promotion decision and its numbers (`promotion.*` tags of the parent run)."""
+        prefix = "promotion."
+        return {k[len(prefix) :]: v for k, v in self.parent_tags.items() if k.startswith(prefix)}
+
 
 def read_training_result(
     tracking_uri: str, experiment_name: str, model_name: str
 ) -> TrainingResult:
-    """The newest parent run of the experiment, its candidate runs, and the registry aliases."""
+    """The newest finished parent run of the experiment, its candidates, and the champion."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -71,7 +83,7 @@ def read_training_result(
         [experiment.experiment_id],
         filter_string="attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
-        max_results=200,
+        max_results=500,
     )
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     if not parents:
@@ -87,24 +99,14 @@ def read_training_result(
         )
         for child in sorted(children, key=lambda r: r.info.start_time or 0)
     ]
-
     champion: Champion | None = None
     try:
         current = client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
-    except MlflowException:
-        current = None
-    if current is not None:
-        produced = client.search_model_versions(
-            f"name = '{model_name}' and run_id = '{parent.info.run_id}'"
-        )
-        own = _versions_of_run(client, model_name, parent.info.run_id, candidates, produced)
         champion = Champion(
-            version=str(current.version),
-            run_id=str(current.run_id),
-            tags=dict(current.tags or {}),
-            new_version=str(own.version) if own is not None else None,
-            new_version_tags=dict(own.tags or {}) if own is not None else {},
+            version=str(current.version), run_id=str(current.run_id), tags=dict(current.tags)
         )
+    except MlflowException as exc:
+        log.info("no %s@%s: %s", model_name, CHAMPION_ALIAS, exc)
     return TrainingResult(
         parent_run_id=parent.info.run_id,
         parent_tags=dict(parent.data.tags),
@@ -112,15 +114,3 @@ def read_training_result(
         candidates=candidates,
         champion=champion,
     )
-
-
-def _versions_of_run(
-    client: Any, model_name: str, parent_run_id: str, candidates: list[Candidate], produced: Any
-) -> Any:
-    """The model version this training run registered (logged by the parent or a candidate)."""
-    if produced:
-        return max(produced, key=lambda v: int(v.version))
-    run_ids = {c.run_id for c in candidates}
-    versions = client.search_model_versions(f"name = '{model_name}'")
-    own = [v for v in versions if v.run_id in run_ids]
-    return max(own, key=lambda v: int(v.version)) if own else None

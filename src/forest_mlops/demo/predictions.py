@@ -47,44 +47,12 @@ class BatchResult:
         return self.correct / self.size if self.size else 0.0
 
 
-def _predictions(body: Any) -> list[dict[str, Any]]:
-    """The list of per-record answers in a /predict response."""
-    if isinstance(body, dict) and isinstance(body.get("predictions"), list):
-        return list(body["predictions"])
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        return [body]
-    raise ValueError(f"unexpected /predict response: {str(body)[:200]}")
-
-
-def _class_id(answer: dict[str, Any]) -> int:
-    for key in ("cover_type", "class_id", "prediction", "cover_type_id"):
-        if key in answer:
-            value = answer[key]
-            return int(value["id"] if isinstance(value, dict) else value)
-    raise ValueError(f"no class id in /predict answer: {str(answer)[:200]}")
-
-
-def _probability(answer: dict[str, Any], class_id: int) -> float:
-    probabilities = answer.get("probabilities")
-    if isinstance(probabilities, dict):
-        name = schema.COVER_TYPE_NAMES[class_id]
-        value = probabilities.get(name, probabilities.get(str(class_id)))
-        return float(value) if value is not None else float("nan")
-    if isinstance(probabilities, list) and len(probabilities) > class_id:
-        return float(probabilities[class_id])
-    return float("nan")
-
-
-def _version(answer: dict[str, Any], body: Any) -> str:
-    for source in (answer, body if isinstance(body, dict) else {}):
-        model = source.get("model")
-        if isinstance(model, dict) and "version" in model:
-            return str(model["version"])
-        if "model_version" in source:
-            return str(source["model_version"])
-    return "?"
+def _answers(body: Any, expected: int) -> list[dict[str, Any]]:
+    """The per-record answers of a /predict response (an object for one record, else a list)."""
+    answers = [body] if isinstance(body, dict) else body
+    if not isinstance(answers, list) or len(answers) != expected:
+        raise ValueError(f"/predict answered {str(body)[:200]} for {expected} record(s)")
+    return answers
 
 
 def sample_rows(data: Dataset, n: int, seed: int = 7) -> list[list[str]]:
@@ -94,23 +62,25 @@ def sample_rows(data: Dataset, n: int, seed: int = 7) -> list[list[str]]:
 
 
 def predict_examples(base_url: str, rows: list[list[str]]) -> list[Example]:
-    """One /predict call per row (the single-record form of the API)."""
+    """One /predict call per row (the single-record form of the API).
+
+    The inference service answers a record with `cover_type` (class id), `cover_type_name`,
+    `probabilities` by class name and the `model_version` that answered.
+    """
     examples = []
     with httpx.Client(base_url=base_url, timeout=30.0) as client:
         for row in rows:
             record, actual = record_of(row)
             response = client.post("/predict", json=record)
             response.raise_for_status()
-            body = response.json()
-            answer = _predictions(body)[0]
-            predicted = _class_id(answer)
+            answer = _answers(response.json(), 1)[0]
             examples.append(
                 Example(
                     record=record,
                     actual=actual,
-                    predicted=predicted,
-                    probability=_probability(answer, predicted),
-                    model_version=_version(answer, body),
+                    predicted=int(answer["cover_type"]),
+                    probability=float(answer["probabilities"][answer["cover_type_name"]]),
+                    model_version=str(answer["model_version"]),
                 )
             )
     return examples
@@ -125,10 +95,9 @@ def predict_batch(base_url: str, rows: list[list[str]]) -> BatchResult:
     )
     response.raise_for_status()
     seconds = time.monotonic() - started
-    answers = _predictions(response.json())
-    if len(answers) != len(pairs):
-        raise ValueError(f"/predict answered {len(answers)} predictions for {len(pairs)} records")
+    answers = _answers(response.json(), len(pairs))
     correct = sum(
-        _class_id(answer) == actual for answer, (_, actual) in zip(answers, pairs, strict=True)
+        int(answer["cover_type"]) == actual
+        for answer, (_, actual) in zip(answers, pairs, strict=True)
     )
     return BatchResult(size=len(pairs), correct=correct, seconds=seconds)

@@ -24,12 +24,22 @@ from forest_mlops.demo.predictions import BatchResult, Example
 
 # Metrics shown per candidate when training logged them (others stay in MLflow).
 HEADLINE_METRICS = (
-    "val_macro_f1",
-    "val_accuracy",
+    "validation_macro_f1",
+    "validation_accuracy",
     "test_macro_f1",
     "test_accuracy",
-    "fit_time_seconds",
+    "fit_seconds",
 )
+# Column titles for them (the metric names are long for a table).
+METRIC_TITLES = {
+    "validation_macro_f1": "val macro-F1",
+    "validation_accuracy": "val accuracy",
+    "test_macro_f1": "test macro-F1",
+    "test_accuracy": "test accuracy",
+    "fit_seconds": "fit s",
+}
+SYNTHETIC_TAG = "data.synthetic"
+WINNER_TAG = "training.winner"
 
 
 class PhaseTimer:
@@ -63,6 +73,7 @@ class Summary:
     timings: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
     status: str = "running"
+    error: str | None = None
 
     def set_collection(self, state: CollectionState, runs: int, already: bool) -> None:
         self.collection = {
@@ -79,22 +90,18 @@ class Summary:
         champion = result.champion
         self.training = {
             "parent_run_id": result.parent_run_id,
-            "synthetic": _is_synthetic_run(result.parent_tags),
-            "tags": result.parent_tags,
+            "synthetic": result.parent_tags.get(SYNTHETIC_TAG, "").lower() == "true",
+            "winner": result.parent_tags.get(WINNER_TAG),
+            "registered_version": result.registered_version,
+            "promotion": result.promotion,
+            "lineage": {k: v for k, v in result.parent_tags.items() if k.startswith("data.")},
             "candidates": [
                 {"name": c.name, "run_id": c.run_id, "metrics": c.metrics}
                 for c in result.candidates
             ],
             "champion": None
             if champion is None
-            else {
-                "version": champion.version,
-                "run_id": champion.run_id,
-                "tags": champion.tags,
-                "new_version": champion.new_version,
-                "new_version_tags": champion.new_version_tags,
-                "promoted_now": champion.new_version == champion.version,
-            },
+            else {"version": champion.version, "run_id": champion.run_id},
         }
 
     def set_predictions(self, examples: list[Example], batch: BatchResult) -> None:
@@ -114,10 +121,6 @@ class Summary:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             json.dump(asdict(self), stream, indent=2, default=str, allow_nan=False)
         os.replace(tmp, path)
-
-
-def _is_synthetic_run(tags: dict[str, str]) -> bool:
-    return any("synthetic" in key and value.lower() == "true" for key, value in tags.items())
 
 
 def _fmt(value: float) -> str:
@@ -146,33 +149,54 @@ def render_candidates(training: dict[str, Any]) -> list[str]:
     if not candidates:
         return ["  (no candidate runs found)"]
     present = [m for m in HEADLINE_METRICS if any(m in c["metrics"] for c in candidates)]
-    width = max(len(c["name"]) for c in candidates)
-    lines = ["  " + "candidate".ljust(width) + "".join(f"  {m:>16}" for m in present)]
+    width = max(len(c["name"]) for c in candidates) + 2
+    lines = ["  " + "candidate".ljust(width) + "".join(f"{METRIC_TITLES[m]:>15}" for m in present)]
     for c in candidates:
-        values = "".join(f"  {_fmt(c['metrics'].get(m, math.nan)):>16}" for m in present)
-        lines.append("  " + c["name"].ljust(width) + values)
+        mark = " *" if c["name"] == training.get("winner") else ""
+        values = "".join(f"{_fmt(c['metrics'].get(m, math.nan)):>15}" for m in present)
+        lines.append("  " + (c["name"] + mark).ljust(width) + values)
+    lines.append("  (* the winner: best validation macro-F1)")
     return lines
 
 
 def render_champion(training: dict[str, Any]) -> list[str]:
+    promotion = training.get("promotion") or {}
+    version = training.get("registered_version") or "?"
+    decision = promotion.get("decision", "")
+    lines = [f"  registered: version {version} of the winner, alias challenger"]
+    rows = promotion.get("test_rows", "?")
+    new_f1 = promotion.get("challenger_test_macro_f1", "")
+    if decision == "promoted_first":
+        lines.append(
+            f"  champion:   version {version}: there was no champion yet "
+            f"(its test macro-F1 {_num(new_f1)} on {rows} test rows)"
+        )
+    elif decision in ("promoted", "kept_champion"):
+        old = promotion.get("champion_version", "?")
+        comparison = (
+            f"macro-F1 {_num(new_f1)} vs {_num(promotion.get('champion_test_macro_f1', ''))} "
+            f"for version {old}, re-scored on the same {rows} test rows, "
+            f"margin {promotion.get('margin', '?')}"
+        )
+        if decision == "promoted":
+            lines.append(f"  champion:   version {version}: it beat the champion ({comparison})")
+        else:
+            lines.append(
+                f"  champion:   version {old} stays: the new model did not beat it ({comparison})"
+            )
+    else:
+        lines.append(f"  promotion decision: {decision or 'not recorded'}")
     champion = training.get("champion")
     if champion is None:
-        return ["  no champion: nothing was promoted (see the MLflow run for why)"]
-    lines = [f"  champion: version {champion['version']} (run {champion['run_id']})"]
-    if champion["promoted_now"]:
-        lines.append("  promoted by this run.")
-    elif champion["new_version"] is not None:
-        lines.append(
-            f"  this run registered version {champion['new_version']} as challenger; "
-            "it did not beat the champion."
-        )
-    reasons = {
-        k: v
-        for k, v in {**champion["tags"], **champion["new_version_tags"]}.items()
-        if any(word in k for word in ("decision", "reason", "promot", "margin", "champion"))
-    }
-    lines += [f"    {key}: {value}" for key, value in sorted(reasons.items())]
+        lines.append("  (the registry has no champion alias)")
     return lines
+
+
+def _num(value: str) -> str:
+    try:
+        return f"{float(value):.4f}"
+    except ValueError:
+        return value or "?"
 
 
 def render_predictions(predictions: dict[str, Any]) -> list[str]:
@@ -203,13 +227,16 @@ def render(summary: Summary) -> list[str]:
     lines = ["", "=" * 78, "forest-mlops demo: summary", "=" * 78]
     data = summary.dataset
     lines.append(f"Data:       {data.get('description', '?')} ({data.get('rows', 0):,} rows)")
-    if data.get("synthetic"):
-        lines.append("            SYNTHETIC DATA: the model below describes no real forest.")
+    if data.get("synthetic") or summary.training.get("synthetic"):
+        tagged = "tagged data.synthetic=true in MLflow" if summary.training.get("synthetic") else ""
+        lines.append(
+            f"            SYNTHETIC DATA: the model below describes no real forest. {tagged}"
+        )
     if summary.collection:
         lines += ["", "Collected (forest_cover_data_extraction):"]
         lines += render_collection(summary.collection)
     if summary.training:
-        lines += ["", "Candidates (forest_cover_model_training, MLflow nested runs):"]
+        lines += ["", "Candidates (forest_cover_model_training; MLflow nested runs):"]
         lines += render_candidates(summary.training)
         lines += ["", *render_champion(summary.training)]
     if summary.predictions:
