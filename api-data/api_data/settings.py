@@ -9,52 +9,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _env(name: str, field: str) -> AliasChoices:
-    # Accept the field name too so that code and tests can pass Settings(dataset=...).
-    return AliasChoices(field, name)
-
-
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Only the documented names are read from the environment: API_DATA_<FIELD>, and the
+    # course's MIN_UPDATE_TIME (never PORT, HOST, SEED...). populate_by_name lets the CLI
+    # pass Settings(min_update_time=...).
+    model_config = SettingsConfigDict(env_prefix="API_DATA_", extra="ignore", populate_by_name=True)
 
     dataset: Path = Field(
-        validation_alias=_env("API_DATA_DATASET", "dataset"),
         description="course-layout CSV (.csv or .csv.gz)",
     )
     min_update_time: float = Field(
         300.0,
         ge=0,
-        validation_alias=_env("MIN_UPDATE_TIME", "min_update_time"),
+        validation_alias="MIN_UPDATE_TIME",
         description="seconds a batch stays current for a group",
     )
-    groups: int = Field(10, ge=1, validation_alias=_env("API_DATA_GROUPS", "groups"))
-    batches: int = Field(10, ge=1, validation_alias=_env("API_DATA_BATCHES", "batches"))
+    groups: int = Field(10, ge=1)
+    batches: int = Field(10, ge=1)
     sample_fraction: float = Field(
         0.1,
         gt=0,
         le=1,
-        validation_alias=_env("API_DATA_SAMPLE_FRACTION", "sample_fraction"),
         description="share of a batch served per response (course: batch_size // 10)",
     )
     state_path: Path | None = Field(
         None,
-        validation_alias=_env("API_DATA_STATE_PATH", "state_path"),
         description="JSON file holding every group's state; unset keeps state in memory only",
     )
-    seed: int | None = Field(
-        None, validation_alias=_env("API_DATA_SEED", "seed"), description="sampling seed"
-    )
+    seed: int | None = Field(None, description="sampling seed")
     restart_token: SecretStr | None = Field(
         None,
-        validation_alias=_env("API_DATA_RESTART_TOKEN", "restart_token"),
         description="when set, /restart_data_generation needs Authorization: Bearer <token>",
     )
-    host: str = Field("0.0.0.0", validation_alias=_env("API_DATA_HOST", "host"))
-    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("API_DATA_PORT", "port"))
+    host: str = Field("0.0.0.0")
+    port: int = Field(8000, ge=0, le=65535)
 
     @field_validator("restart_token", mode="before")
     @classmethod

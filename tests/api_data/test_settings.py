@@ -31,3 +31,28 @@ def test_the_cli_says_what_is_missing(
     assert "invalid configuration" in capsys.readouterr().err
     assert main(["api-data", "--dataset", str(tmp_path / "missing.csv")]) == 1
     assert "missing.csv: file not found" in capsys.readouterr().err
+
+
+def test_only_the_documented_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"PORT": "1", "HOST": "10.0.0.1", "SEED": "3", "GROUPS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(dataset=Path("x.csv"))
+    assert (settings.port, settings.host, settings.seed, settings.groups) == (
+        8000,
+        "0.0.0.0",
+        None,
+        10,
+    )
+    monkeypatch.setenv("API_DATA_DATASET", "/data/y.csv.gz")
+    monkeypatch.setenv("API_DATA_GROUPS", "4")
+    monkeypatch.setenv("API_DATA_STATE_PATH", "/var/state.json")
+    from_env = Settings()  # type: ignore[call-arg]
+    assert (from_env.dataset, from_env.groups) == (Path("/data/y.csv.gz"), 4)
+    assert from_env.state_path == Path("/var/state.json")
+    assert Settings(groups=6).groups == 6  # an argument beats the environment
+
+
+def test_min_update_time_keeps_the_course_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIN_UPDATE_TIME", "120")
+    assert Settings(dataset=Path("x.csv")).min_update_time == 120.0
+    assert Settings(dataset=Path("x.csv"), min_update_time=3).min_update_time == 3.0
