@@ -1,0 +1,46 @@
+"""`forest-mlops ingest` configuration errors: exit 2 with a message, nothing attempted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forest_mlops import cli
+
+
+def test_missing_api_url_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FOREST_API_URL", raising=False)
+    db = tmp_path / "t.db"
+    code = cli.main(["ingest", "--database-url", f"sqlite:///{db}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad configuration" in err
+    assert "api_url" in err
+    assert not db.exists()  # nothing was created
+
+
+def test_requests_per_window_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--api-url", "http://127.0.0.1:9", "--database-url", f"sqlite:///{tmp_path}/t.db"]
+    assert cli.main(["ingest", *args, "--requests-per-window", "0"]) == 2
+    assert "requests_per_window" in capsys.readouterr().err
+
+
+def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forest_mlops.cli.ingest import _settings
+
+    monkeypatch.setenv("FOREST_API_URL", "http://env:8000")
+    monkeypatch.setenv("FOREST_DATABASE_URL", "sqlite:///env.db")
+    monkeypatch.setenv("FOREST_GROUP_NUMBER", "7")
+    monkeypatch.setenv("FOREST_REQUESTS_PER_WINDOW", "4")
+    args = cli.build_parser().parse_args(["ingest", "--group", "3"])
+    settings = _settings(args)
+    assert (settings.api_url, settings.group_number, settings.requests_per_window) == (
+        "http://env:8000",
+        3,
+        4,
+    )
