@@ -4,8 +4,8 @@ accept, the dataset baked in or fetched."""
 from __future__ import annotations
 
 import pytest
-from api_data.settings import Settings
 
+from api_data.settings import Settings
 from tests.charts.conftest import WITHOUT_AIRFLOW
 from tests.support.helm import container, container_env, find, render_chart
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from inference_api.settings import Settings
 
+from inference_api.settings import Settings
 from tests.charts.conftest import WITHOUT_AIRFLOW
 from tests.support.helm import container, container_env, find, render_chart
 
