@@ -66,8 +66,8 @@ def engine_from_env() -> sa.Engine:
 def schema_dir() -> Path:
     """The mysql-init/ folder: $FOREST_SCHEMA_DIR, else found above this file or the cwd.
 
-    A source checkout and the images (which copy the repository root) both have mysql-init/
-    beside src/; an installed wheel run from elsewhere needs FOREST_SCHEMA_DIR.
+    A source checkout has mysql-init/ above src/; a built wheel carries the same files as
+    forest_mlops/mysql-init/ (pyproject's force-include), found beside this module.
     """
     override = os.environ.get(SCHEMA_DIR_ENV)
     if override:
