@@ -263,3 +263,32 @@ def test_a_missing_value_is_refused(tmp_path: Path, drop: int, index: int) -> No
     del fields[drop]
     lines[index] = ",".join(fields)
     expect_error(write(tmp_path, body(lines)), index + 2, "expected 13 values, got 12")
+
+
+TRICKY_NUMBERS = [
+    *("+12", "1e3", "1E2", "12.", ".5", "12.0", "0x1f", "1_0", " 7", "7 ", "nan", "inf"),
+    *("-0", "00012", "\u0661\u0662", "1e400", "9" * 30, "", "-", "1,5", "1.0000000000000001"),
+]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    index=st.integers(0, len(GOOD) - 1),
+    column=st.sampled_from([*range(10), 12]),
+    value=st.one_of(st.sampled_from(TRICKY_NUMBERS), st.integers(-3000, 30000).map(str)),
+)
+def test_number_spellings_get_the_schema_verdict(
+    tmp_path: Path, index: int, column: int, value: str
+) -> None:
+    # Both validation paths (the whole-file C parser and the per-line check) must agree with
+    # schema.parse_record on every spelling of a number.
+    lines = replaced(index, column, value)
+    path = write(tmp_path, body(lines))
+    try:
+        schema.parse_record(lines[index].split(","))
+    except schema.RecordError as exc:
+        expect_error(path, index + 2, str(exc))
+    else:
+        assert load_dataset(path).lines == lines

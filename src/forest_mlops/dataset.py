@@ -42,6 +42,7 @@ MAX_LINE_LENGTH: Final = 1024
 GZIP_MAGIC: Final = b"\x1f\x8b"
 SYNTHETIC_SIDECAR_SUFFIX: Final = ".synthetic.json"
 
+# ASCII digits only: \d would also match other scripts' digits, which the C parser refuses.
 _CANONICAL_LINE: Final = re.compile(
     ",".join([r"-?\d{1,6}"] * len(schema.NUMERIC_COLUMNS))
     + ",(?:"
@@ -50,7 +51,8 @@ _CANONICAL_LINE: Final = re.compile(
     + "|".join(str(code) for code in schema.SOIL_ELU_CODES)
     + "),["
     + "".join(str(c) for c in schema.COVER_TYPES)
-    + "]"
+    + "]",
+    re.ASCII,
 )
 
 
@@ -215,9 +217,11 @@ def _all_canonical(data: list[str]) -> bool:
     """
     import pandas as pd
 
-    dtypes: dict[str, Any] = {column: np.int64 for column in schema.NUMERIC_COLUMNS}
-    dtypes.update({column: "category" for column in schema.CATEGORICAL_COLUMNS})
-    dtypes[schema.TARGET_COLUMN] = np.int64
+    # Integer columns are inferred, not forced: forcing int64 would cast "1e400" or "nan"
+    # through float (platform-dependent garbage); an inferred int64 column holds integer
+    # literals only.
+    dtypes: dict[str, Any] = {column: "category" for column in schema.CATEGORICAL_COLUMNS}
+    integer_columns = [*schema.NUMERIC_COLUMNS, schema.TARGET_COLUMN]
     try:
         frame = pd.read_csv(
             io.StringIO("\n".join(data)),
@@ -232,6 +236,8 @@ def _all_canonical(data: list[str]) -> bool:
     except (ValueError, OverflowError, TypeError, pd.errors.ParserError):
         return False
     if len(frame) != len(data):
+        return False
+    if any(frame[column].dtype != np.int64 for column in integer_columns):
         return False
     numbers = frame[list(schema.NUMERIC_COLUMNS)].to_numpy()
     low = np.array([bound[0] for bound in schema.NUMERIC_BOUNDS.values()])
