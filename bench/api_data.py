@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 import orjson
-from api_data.batches import BatchData, BatchLayout
 
+from api_data.batches import BatchData, BatchLayout
 from forest_mlops import synthetic
 from forest_mlops.dataset import load_dataset
 from tests.support.processes import VENV_BIN, ServerProcess, free_port

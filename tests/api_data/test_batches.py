@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from api_data.batches import BatchData, BatchLayout, LayoutError, encode_row, encode_rows
 
+from api_data.batches import BatchData, BatchLayout, LayoutError, encode_row, encode_rows
 from forest_mlops import synthetic
 from forest_mlops.dataset import Dataset
 

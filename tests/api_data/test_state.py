@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from api_data.state import AllDataCollected, GroupState, GroupStates
 
 

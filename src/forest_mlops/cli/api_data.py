@@ -57,11 +57,11 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
+
     from api_data.app import create_app
     from api_data.batches import LayoutError
     from api_data.settings import Settings
-    from pydantic import ValidationError
-
     from forest_mlops.dataset import DatasetError
 
     if args.dataset is None and not os.environ.get("API_DATA_DATASET"):
