@@ -32,7 +32,7 @@ def test_parse_record_types_a_valid_row() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("12", 12), (" 12 ", 12), ("12.0", 12), (12, 12), (12.0, 12), ("-3", -3), ("1e3", 1000)],
+    [("12", 12), (" 12 ", 12), ("12.0", 12), (12, 12), (12.0, 12), ("-3", -3), ("+4", 4)],
 )
 def test_parse_int_accepts_integral_values(raw: object, expected: int) -> None:
     assert schema.parse_int("Slope", raw) == expected
@@ -47,8 +47,12 @@ def test_parse_int_accepts_integral_values(raw: object, expected: int) -> None:
         (1.5, "expected an integer"),
         (True, "expected an integer, got True"),
         (None, "expected an integer, got NoneType"),
-        ("nan", "expected an integer"),
-        ("inf", "expected an integer"),
+        ("nan", "Slope: not a number: 'nan'"),
+        ("inf", "Slope: not a number: 'inf'"),
+        ("1e3", "Slope: not a number: '1e3'"),
+        ("1_0", "Slope: not a number: '1_0'"),
+        ("\u0661\u0662", "Slope: not a number"),
+        ("9" * 5000, "Slope: not a number"),
     ],
 )
 def test_parse_int_refuses_the_rest(raw: object, message: str) -> None:

@@ -7,6 +7,7 @@ ingestion, training, inference and the tests all import these names instead of r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -64,6 +65,7 @@ COVER_TYPE_NAMES: Final[tuple[str, ...]] = (
 )
 COVER_TYPES: Final[tuple[int, ...]] = tuple(range(len(COVER_TYPE_NAMES)))
 
+_DECIMAL: Final = re.compile(r"(?P<integer>[+-]?[0-9]{1,18})(?P<fraction>\.[0-9]{0,18})?", re.ASCII)
 _WILDERNESS_SET: Final = frozenset(WILDERNESS_AREAS)
 _SOIL_SET: Final = frozenset(SOIL_TYPES)
 
@@ -87,17 +89,14 @@ def parse_int(column: str, raw: object) -> int:
         raise RecordError(f"{column}: expected an integer, got {raw!r}")
     if isinstance(raw, str):
         text = raw.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            value = float(text)
-        except ValueError:
-            raise RecordError(f"{column}: not a number: {raw!r}") from None
-        if value.is_integer():
-            return int(value)
-        raise RecordError(f"{column}: expected an integer, got {raw!r}")
+        # Plain ASCII decimals of sane length only: int()/float() would also take "1e3", "1_0"
+        # and non-ASCII digits, and int() raises ValueError past 4300 digits.
+        match = _DECIMAL.fullmatch(text)
+        if match is None:
+            raise RecordError(f"{column}: not a number: {raw!r}")
+        if (match.group("fraction") or "").strip(".0"):
+            raise RecordError(f"{column}: expected an integer, got {raw!r}")
+        return int(match.group("integer"))
     raise RecordError(f"{column}: expected an integer, got {type(raw).__name__}")
 
 
