@@ -6,8 +6,8 @@ ingestion, training, inference and the tests all import these names instead of r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
