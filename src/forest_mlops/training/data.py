@@ -83,7 +83,13 @@ def _ranges(numbers: list[int]) -> str:
 
 
 def take_snapshot(engine: sa.Engine, *, synthetic: bool) -> tuple[Snapshot, pd.DataFrame]:
-    """Record the current rows (and return them, so the caller need not read them again)."""
+    """Record the current rows (and return them, so the caller need not read them again).
+
+    The snapshot is synthetic when the caller says so (FOREST_DATA_SYNTHETIC) or when the
+    ingestion log shows a batch served from a generated dataset.
+    """
+    from forest_mlops.ingestion import holds_synthetic_data
+
     data = database.tables(engine).data
     with engine.connect() as conn:
         max_id = conn.execute(sa.select(sa.func.max(data.c.id))).scalar_one()
@@ -94,7 +100,7 @@ def take_snapshot(engine: sa.Engine, *, synthetic: bool) -> tuple[Snapshot, pd.D
         rows=len(frame),
         data_hash=split.data_fingerprint(hashes),
         batches=describe_batches(frame) if len(frame) else "",
-        synthetic=synthetic,
+        synthetic=synthetic or holds_synthetic_data(engine),
     )
     return snapshot, frame
 
