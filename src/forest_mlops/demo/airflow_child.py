@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import json
 import logging
 import os
 import sys
@@ -135,18 +136,22 @@ def _warm_up(skip_training: bool) -> None:
             client.get("/health")
     except Exception as exc:  # an internal of Airflow's: without it runs are only slower
         log.info("could not warm Airflow's in-process execution API: %s", exc)
-    importlib.import_module("forest_mlops.ingestion")
+    modules = ["forest_mlops.ingestion"]
     if not skip_training:
-        importlib.import_module("forest_mlops.training.workflow")
+        modules += ["forest_mlops.training.workflow", "mlflow.sklearn", "matplotlib.pyplot"]
+    for module in modules:
+        importlib.import_module(module)
 
 
-def _wait_for(path: Path, timeout: float) -> bool:
+def _wait_for_release(path: Path, timeout: float) -> dict[str, str] | None:
+    """Wait for the demo's go file; returns the environment it carries (JSON), or None."""
     deadline = time.monotonic() + timeout
     while not path.exists():
         if time.monotonic() > deadline:
-            return False
+            return None
         time.sleep(0.1)
-    return True
+    content = json.loads(path.read_text(encoding="utf-8"))
+    return {str(key): str(value) for key, value in content.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,9 +195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _warm_up(args.skip_training)
     events.emit("airflow_ready", seconds=round(time.monotonic() - started, 2))
-    if args.go_file is not None and not _wait_for(args.go_file, args.go_timeout):
-        events.emit("error", message=f"not released within {args.go_timeout:.0f} s")
-        return 2
+    if args.go_file is not None:
+        late_env = _wait_for_release(args.go_file, args.go_timeout)
+        if late_env is None:
+            events.emit("error", message=f"not released within {args.go_timeout:.0f} s")
+            return 2
+        # Settings the demo only knew after this process started (e.g. whether the data is
+        # synthetic); the tasks read their settings from the environment when they run.
+        os.environ.update(late_env)
 
     try:
         if not args.skip_extraction:

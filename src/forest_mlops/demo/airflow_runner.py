@@ -7,6 +7,7 @@ metadata in the work directory and the DAGs at the demo's data API, database and
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -58,8 +59,6 @@ class DagEnvironment:
     profile: str
     model_name: str
     experiment_name: str
-    # The rows are generated: training tags its runs data.synthetic=true.
-    data_synthetic: bool = False
 
 
 def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) -> dict[str, str]:
@@ -79,8 +78,12 @@ def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) ->
         "FOREST_TRAINING_PROFILE": dag_env.profile,
         "FOREST_MODEL_NAME": dag_env.model_name,
         "FOREST_EXPERIMENT_NAME": dag_env.experiment_name,
-        "FOREST_DATA_SYNTHETIC": "true" if dag_env.data_synthetic else "false",
     }
+
+
+def dataset_env(synthetic: bool) -> dict[str, str]:
+    """What the DAGs must know about the data: generated rows get data.synthetic=true."""
+    return {"FOREST_DATA_SYNTHETIC": "true" if synthetic else "false"}
 
 
 def start_migration(
@@ -169,9 +172,15 @@ class AirflowChild:
         self._reader = EventReader(self.events_path)
         self.events: list[dict[str, Any]] = []
 
-    def release(self) -> None:
-        """The metadata is migrated and the services are up: start the DAG runs."""
-        self.go_path.write_text("go\n")
+    def release(self, late_env: Mapping[str, str] | None = None) -> None:
+        """The metadata is migrated and the services are up: start the DAG runs.
+
+        `late_env` is added to the child's environment first: settings that were not known
+        when it started (written atomically, the child reads the file once it exists).
+        """
+        tmp = self.go_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(late_env or {})), encoding="utf-8")
+        tmp.replace(self.go_path)
 
     def poll(self, on_event: Callable[[dict[str, Any]], None]) -> None:
         for event in self._reader.new_events():

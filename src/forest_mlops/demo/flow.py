@@ -77,7 +77,10 @@ class DagProgress:
         kind = event["event"]
         if kind == "airflow_ready":
             self.timer.seconds["airflow_start"] = float(event["seconds"])
-            self.console.info(f"Airflow parsed the DAGs in {event['seconds']:.1f} s")
+            self.console.info(
+                f"Airflow ready (DAGs parsed, in-process API warmed) {event['seconds']:.0f} s "
+                "after its start"
+            )
             self.console.step(
                 f"Collecting group {self.group}: forest_cover_data_extraction, one run per "
                 "batch window"
@@ -139,15 +142,19 @@ def _waiting(console: Console, what: str) -> Callable[[float], None]:
     return lambda seconds: console.status(f"{what}... {seconds:.0f} s", key=what)
 
 
+def _first_sentence(text: str | None) -> str:
+    return (text or "unknown reason").split(". ")[0].rstrip(".") + "."
+
+
 def _describe_dataset(choice: DatasetChoice, console: Console) -> None:
     console.info(f"dataset: {choice.describe()}")
     if choice.origin == "synthetic":
         console.warn(
-            "NO REAL DATA: the UCI Covertype data is not cached and could not be downloaded\n"
-            f"({choice.fallback_reason}).\n"
+            "NO REAL DATA: the UCI Covertype data is not cached and could not be downloaded:\n"
+            f"{_first_sentence(choice.fallback_reason)}\n"
             "Serving SYNTHETIC rows from forest_mlops.synthetic instead; the MLflow runs are\n"
-            "tagged synthetic. Pass --dataset PATH (a course-layout CSV) or run\n"
-            "`forest-mlops data download` with network access to use real data."
+            "tagged data.synthetic=true. For real data pass --dataset PATH (a course-layout\n"
+            "CSV), or run the demo (or `forest-mlops data download`) with network access."
         )
     elif choice.synthetic:
         console.warn(f"{choice.path} is SYNTHETIC data (it has a .synthetic.json sidecar).")
@@ -184,7 +191,7 @@ class Plan:
             inference_port=inference_port,
         )
 
-    def airflow_env(self, synthetic: bool) -> dict[str, str]:
+    def airflow_env(self) -> dict[str, str]:
         config = self.config
         return airflow_runner.airflow_env(
             self.workdir,
@@ -199,7 +206,6 @@ class Plan:
                 profile=config.profile,
                 model_name=config.model_name,
                 experiment_name=config.experiment_name,
-                data_synthetic=synthetic,
             ),
         )
 
@@ -229,14 +235,9 @@ def _run(
     plan: Plan, console: Console, processes: ProcessGroup, timer: PhaseTimer, summary: Summary
 ) -> int:
     config, workdir = plan.config, plan.workdir
-    with timer.phase("dataset"):
-        console.step("Dataset")
-        choice = choose_dataset(workdir, config.dataset)
-        _describe_dataset(choice, console)
-
     # The slow, independent starts overlap: Airflow's metadata migration and the Airflow
-    # child's imports run while the dataset is validated and the services start.
-    env = plan.airflow_env(synthetic=choice.synthetic)
+    # child's imports and warm-up run while the data is found and the services start.
+    env = plan.airflow_env()
     migration = airflow_runner.start_migration(processes, workdir, env)
     if migration is not None:
         console.info("preparing Airflow's SQLite metadata in the background (first run only)")
@@ -251,6 +252,9 @@ def _run(
     progress = DagProgress(console, timer, summary, config.group)
 
     with timer.phase("dataset"):
+        console.step("Dataset")
+        choice = choose_dataset(workdir, config.dataset)
+        _describe_dataset(choice, console)
         data = load_dataset(choice.path)
         summary.dataset = {
             "path": str(choice.path),
@@ -297,7 +301,7 @@ def _run(
         )
 
     console.step("Airflow: dag.test() with SQLite metadata in the work directory")
-    child.release()
+    child.release(airflow_runner.dataset_env(choice.synthetic))
 
     def on_wait() -> None:
         processes.check_services()

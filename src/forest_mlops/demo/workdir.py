@@ -3,7 +3,8 @@
 Layout (see docs/DEMO.md):
 
     demo-work/
-      data/            the dataset served (UCI download or synthetic), unless --dataset
+      data/            the dataset served (UCI download or synthetic) unless --dataset,
+                       and dataset.json: which dataset this directory's rows came from
       api-data/        the data API's state file (which batch each group is on)
       airflow/         AIRFLOW_HOME: airflow.db (SQLite metadata), logs/
       mlflow/          mlflow.db (tracking + registry) and artifacts/
@@ -46,6 +47,10 @@ class WorkDir:
     @property
     def uci_csv(self) -> Path:
         return self.data_dir / "covertype.csv.gz"
+
+    @property
+    def dataset_record(self) -> Path:
+        return self.data_dir / "dataset.json"
 
     @property
     def synthetic_csv(self) -> Path:
