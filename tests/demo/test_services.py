@@ -96,3 +96,27 @@ def test_pick_port_avoids_a_busy_port() -> None:
         chosen = pick_port("127.0.0.1", taken)
         assert chosen != taken
         assert port_is_free("127.0.0.1", chosen)
+
+
+def test_scrubbed_variables_do_not_reach_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor")
+    monkeypatch.setenv("FOREST_KEEP_ME", "kept")
+    log = tmp_path / "env.log"
+    script = (
+        "import os; print(sorted(k for k in os.environ if k.startswith(('AIRFLOW', 'FOREST'))))"
+    )
+    with ProcessGroup() as processes:
+        child = processes.start(
+            "env",
+            [sys.executable, "-c", script],
+            log_path=log,
+            env={"AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
+            service=False,
+            scrub_prefixes=("AIRFLOW__",),
+        )
+        assert child.wait(timeout=30) == 0
+    names = log.read_text()
+    assert "AIRFLOW__CORE__LOAD_EXAMPLES" in names and "FOREST_KEEP_ME" in names
+    assert "AIRFLOW__CORE__EXECUTOR" not in names

@@ -79,7 +79,6 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def handle(args: argparse.Namespace) -> int:
     from forest_mlops.demo.console import Console
     from forest_mlops.demo.flow import run_demo
-    from forest_mlops.demo.services import ServiceError
 
     try:
         config = demo_config.DemoConfig(
@@ -108,6 +107,6 @@ def handle(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.info("interrupted: the demo's processes are stopped")
         return 130
-    except (ServiceError, RuntimeError, ValueError, OSError) as exc:
+    except (RuntimeError, ValueError, OSError) as exc:  # ServiceError, DatasetError, ...
         sys.stderr.write(f"\nforest-mlops demo failed: {exc}\n")
         return 1

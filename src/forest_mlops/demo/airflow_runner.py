@@ -25,6 +25,11 @@ EXTRACTION_DAG_FILE = "forest_cover_data_extraction.py"
 WINDOW_MARGIN_SECONDS = 0.75
 
 
+# The user's own Airflow settings (a cluster's executor, another metadata database) must not
+# reach the demo's Airflow: it gets only the variables airflow_env() sets.
+AIRFLOW_ENV_PREFIXES = ("AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
+
+
 class AirflowRunError(RuntimeError):
     pass
 
@@ -99,6 +104,7 @@ def start_migration(
         env=env,
         cwd=workdir.root,
         service=False,
+        scrub_prefixes=AIRFLOW_ENV_PREFIXES,
     )
 
 
@@ -168,6 +174,7 @@ class AirflowChild:
             # MLflow puts the artifacts of an experiment it creates itself in ./mlruns.
             cwd=workdir.mlflow_dir,
             service=False,
+            scrub_prefixes=AIRFLOW_ENV_PREFIXES,
         )
         self._reader = EventReader(self.events_path)
         self.events: list[dict[str, Any]] = []

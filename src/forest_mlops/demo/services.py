@@ -61,6 +61,7 @@ class ManagedProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        scrub_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -71,7 +72,10 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(scrub_prefixes)},
+                **(env or {}),
+            },
             cwd=cwd,
             start_new_session=True,
         )
@@ -153,9 +157,16 @@ class ProcessGroup:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         service: bool = True,
+        scrub_prefixes: tuple[str, ...] = (),
     ) -> ManagedProcess:
-        """Start a child; a `service` must keep running until the demo stops it."""
-        process = ManagedProcess(name, argv, log_path=log_path, env=env, cwd=cwd)
+        """Start a child; a `service` must keep running until the demo stops it.
+
+        The child inherits this environment plus `env`, minus variables starting with one
+        of `scrub_prefixes`.
+        """
+        process = ManagedProcess(
+            name, argv, log_path=log_path, env=env, cwd=cwd, scrub_prefixes=scrub_prefixes
+        )
         self._processes.append(process)
         if service:
             self._services.append(process)
