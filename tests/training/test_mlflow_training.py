@@ -21,7 +21,7 @@ import pytest
 
 from forest_mlops import dataset, schema
 from forest_mlops.training import registry, split, tracking, workflow
-from forest_mlops.training.pipelines import RANDOM_FOREST, CandidateSpec
+from forest_mlops.training.pipelines import HIST_GRADIENT_BOOSTING, RANDOM_FOREST, CandidateSpec
 from forest_mlops.training.settings import TrainingSettings
 from tests.support.processes import VENV_BIN, free_port
 from tests.training.conftest import BATCHES, TABLE_ROWS
@@ -31,6 +31,8 @@ pytestmark = pytest.mark.slow
 # A stump: one tree of depth 1 predicts at most two classes, so its macro-F1 is far below any
 # real candidate's. It is the "worse model" of the promotion tests.
 WEAK = [CandidateSpec(RANDOM_FOREST, {"n_estimators": 1, "max_depth": 1})]
+# One real candidate (the quick profile's boosting model), far better than the stump.
+GOOD = [CandidateSpec(HIST_GRADIENT_BOOSTING, {"max_iter": 30, "max_leaf_nodes": 15})]
 
 
 def settings(server_url: str, database_url: str, model_name: str, **extra: Any) -> TrainingSettings:
@@ -202,7 +204,7 @@ def test_a_better_model_moves_the_champion_unless_the_margin_forbids_it(
     weak = workflow.run_all(config, trigger="test", candidates=WEAK).decision
     assert weak.decision == registry.PROMOTED_FIRST
 
-    better = workflow.run_all(config, trigger="test").decision
+    better = workflow.run_all(config, trigger="test", candidates=GOOD).decision
     client = tracking.client(mlflow_tracking_server.url)
     assert better.decision == registry.PROMOTED
     assert better.champion_version == weak.version

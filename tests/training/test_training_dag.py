@@ -14,7 +14,8 @@ DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "forest_cover_model_tr
 DAG_ID = "forest_cover_model_training"
 
 
-def load_dag() -> Any:
+@pytest.fixture(scope="module")
+def training_dag(airflow_home: Path) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAG_FILE))
@@ -22,10 +23,10 @@ def load_dag() -> Any:
     return bag.dags[DAG_ID]
 
 
-def test_scheduled_by_the_extraction_asset_in_task_order(airflow_home: Path) -> None:
+def test_scheduled_by_the_extraction_asset_in_task_order(training_dag: Any) -> None:
     from forest_mlops.assets import FOREST_COVER_DATA
 
-    dag = load_dag()
+    dag = training_dag
     assets = dag.timetable.asset_condition.objects
     assert [a.uri for a in assets] == [FOREST_COVER_DATA.uri]
     order = ["prepare", "train_candidates", "evaluate_candidates", "register_and_promote"]
@@ -34,10 +35,10 @@ def test_scheduled_by_the_extraction_asset_in_task_order(airflow_home: Path) -> 
     assert dag.max_active_runs == 1
 
 
-def test_only_the_training_task_gets_a_bigger_pod(airflow_home: Path) -> None:
+def test_only_the_training_task_gets_a_bigger_pod(training_dag: Any) -> None:
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
-    dag = load_dag()
+    dag = training_dag
     overrides = {t.task_id: t.executor_config for t in dag.tasks if t.executor_config}
     assert set(overrides) == {"train_candidates"}
     pod = PodGenerator.from_obj(overrides["train_candidates"])
@@ -49,7 +50,7 @@ def test_only_the_training_task_gets_a_bigger_pod(airflow_home: Path) -> None:
 
 @pytest.mark.slow
 def test_dag_run_trains_registers_and_promotes(
-    airflow_home: Path,
+    training_dag: Any,
     mlflow_tracking_server: Any,
     training_table: str,
     model_name: str,
@@ -68,7 +69,7 @@ def test_dag_run_trains_registers_and_promotes(
     }.items():
         monkeypatch.setenv(key, value)
 
-    run = load_dag().test()
+    run = training_dag.test()
 
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states == dict.fromkeys(

@@ -13,11 +13,12 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from forest_mlops import schema
+from forest_mlops.training.threads import limited_threads
 
 LABELS: Final = list(schema.COVER_TYPES)
 # Permutation importance (for estimators without impurity importances) on at most this many
 # validation rows, a few repeats: enough to rank features, cheap next to the fit.
-PERMUTATION_ROWS: Final = 4000
+PERMUTATION_ROWS: Final = 2000
 PERMUTATION_REPEATS: Final = 3
 
 
@@ -60,7 +61,10 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray) -> Scores:
 def score(model: Any, frame: pd.DataFrame) -> Scores:
     """Scores of any model with `predict(DataFrame)` (a Pipeline or an MLflow pyfunc model)."""
     features, target = features_and_target(frame)
-    predicted = np.asarray(model.predict(features)).astype(np.int64)
+    # One OpenMP thread: scoring is short, and threads only add barrier waits when the
+    # process shares its CPUs (training.threads).
+    with limited_threads(1):
+        predicted = np.asarray(model.predict(features)).astype(np.int64)
     return score_predictions(target, predicted)
 
 
@@ -106,15 +110,16 @@ def feature_importances(
         return _sorted(totals), "impurity"
     sample = validation.sample(n=min(len(validation), PERMUTATION_ROWS), random_state=seed)
     features, target = features_and_target(sample)
-    result = permutation_importance(
-        pipeline,
-        features,
-        target,
-        scoring="f1_macro",
-        n_repeats=PERMUTATION_REPEATS,
-        random_state=seed,
-        n_jobs=1,
-    )
+    with limited_threads(1):
+        result = permutation_importance(
+            pipeline,
+            features,
+            target,
+            scoring="f1_macro",
+            n_repeats=PERMUTATION_REPEATS,
+            random_state=seed,
+            n_jobs=1,
+        )
     means = result["importances_mean"]
     return _sorted(dict(zip(features.columns, map(float, means), strict=True))), "permutation"
 
