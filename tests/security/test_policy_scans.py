@@ -49,7 +49,7 @@ def test_checkov_on_the_whole_kind_platform_fails_nothing_unexplained(tmp_path: 
 
 def test_hadolint_on_every_image_finds_nothing() -> None:
     dockerfiles = sorted(REPO_ROOT.glob("images/*/Dockerfile"))
-    assert len(dockerfiles) == 4
+    assert dockerfiles
     proc = subprocess.run(
         [tool("hadolint"), "--format", "json", "--no-fail", *map(str, dockerfiles)],
         capture_output=True,
