@@ -1,4 +1,5 @@
-"""checkov on what this part ships: the four Dockerfiles and the kustomize builds of k8s/.
+"""checkov on what this part ships: the Dockerfiles of the four images and the kustomize builds
+of k8s/.
 
 One checkov run (about 10 s) scans both. Every failed check must be fixed or skipped in the
 manifest with a written reason; a skip without a reason fails here too.
@@ -14,11 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.platform.dockerfiles import DOCKERFILES
 from tests.support.helm import REPO_ROOT, tool
 
 pytestmark = pytest.mark.slow  # one checkov run: ~10 s idle, 30 s+ on a busy 2-core machine
-
-IMAGES = ["airflow", "mlflow", "api-data", "inference"]
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +26,10 @@ def reports(
     retrain_manifest: str, retrain_job_manifest: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, Any]]:
     root: Path = tmp_path_factory.mktemp("checkov")
-    for image in IMAGES:
-        (root / image).mkdir()
-        shutil.copy(REPO_ROOT / "images" / image / "Dockerfile", root / image / "Dockerfile")
+    for path in DOCKERFILES:
+        folder = root / Path(path).parent.name  # images/<folder>/Dockerfile
+        folder.mkdir()
+        shutil.copy(REPO_ROOT / path, folder / "Dockerfile")
     (root / "k8s").mkdir()
     # Scanned together: the Job is applied into the namespace where k8s/ put its NetworkPolicy.
     (root / "k8s" / "retrain.yaml").write_text(retrain_manifest + "---\n" + retrain_job_manifest)

@@ -1,9 +1,12 @@
-"""The four Dockerfiles: lint, pinning, layer order, users, and the locked versions they install.
+"""The project images: lint, pinning, layer order, users, and the locked versions they install.
 
-No Docker daemon runs here, so the images are not built in the suite; what the build would do is
-checked from the Dockerfiles themselves: hadolint, the `uv export` command each one runs (run
-here on the same uv.lock, its pins compared with the lock and with this venv, which the tests
-use), and agreement with the chart that runs the images (user, port, health path, dataset).
+Two Dockerfiles build the four images: images/airflow/Dockerfile, and images/services/Dockerfile
+with one target per service (mlflow, api-data, inference). No Docker daemon runs here, so the
+images are not built in the suite; what the build would do is checked from the Dockerfiles
+themselves, per image (per target: the stages BuildKit builds for it and the config it inherits,
+tests/platform/dockerfiles.py): hadolint, the `uv export` command each image runs (run here on
+the same uv.lock, its pins compared with the lock and with this venv, which the tests use), and
+agreement with the chart that runs the images (user, port, health path, dataset).
 """
 
 from __future__ import annotations
@@ -22,10 +25,23 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.platform.dockerfiles import (
+    DOCKERFILES,
+    IMAGES,
+    SERVICE_IMAGES,
+    SERVICES_DOCKERFILE,
+    arg_defaults,
+    image_config,
+    instructions,
+    lineage,
+    needed_stages,
+    read,
+    stage_names,
+    stages,
+    target_stage,
+)
 from tests.support.helm import REPO_ROOT, find, pod_containers, render_chart, tool
 
-IMAGES = ["airflow", "mlflow", "api-data", "inference"]
-SERVICE_IMAGES = ["mlflow", "api-data", "inference"]
 # The Deployment and container of the chart that runs each image.
 CHART_WORKLOAD = {
     "airflow": ("forest-mlops-airflow-scheduler", "scheduler"),
@@ -33,43 +49,15 @@ CHART_WORKLOAD = {
     "api-data": ("forest-mlops-api-data", "api-data"),
     "inference": ("forest-mlops-inference", "inference"),
 }
+CODE_COPY = re.compile(r"(^|\s)(src/|\.\s|api-data/|inference/)")
 
 
 def dockerfile(image: str) -> str:
-    return (REPO_ROOT / "images" / image / "Dockerfile").read_text()
+    return read(IMAGES[image][0])
 
 
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    joined = re.sub(
-        r"\\\n\s*",
-        " ",
-        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
-    )
-    result = []
-    for line in joined.splitlines():
-        if line.strip():
-            word, _, rest = line.strip().partition(" ")
-            result.append((word.upper(), rest.strip()))
-    return result
-
-
-def stages(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """[(stage name or base image, its instructions)] in order."""
-    result: list[tuple[str, list[tuple[str, str]]]] = []
-    for word, rest in instructions(text):
-        if word == "FROM":
-            parts = rest.split()
-            result.append((parts[2] if len(parts) > 2 else parts[0], []))
-        elif result:
-            result[-1][1].append((word, rest))
-    return result
-
-
-def arg_defaults(text: str) -> dict[str, str]:
-    return dict(
-        rest.split("=", 1) for word, rest in instructions(text) if word == "ARG" and "=" in rest
-    )
+def target(image: str) -> str | None:
+    return IMAGES[image][1]
 
 
 @cache
@@ -89,8 +77,14 @@ def uv() -> str:
 
 
 def exported_requirements(image: str) -> tuple[Requirement, ...]:
-    """Run the Dockerfile's own `uv export` command on this checkout's lock."""
-    (command,) = re.findall(r"uv export [^\n&;]*", dockerfile(image).replace("\\\n", " "))
+    """Run the `uv export` command of the stages the image's build runs on this checkout's lock."""
+    (command,) = [
+        found
+        for stage in needed_stages(dockerfile(image), target(image))
+        for word, rest in stage.body
+        if word == "RUN"
+        for found in re.findall(r"uv export [^\n&;]*", rest)
+    ]
     return _export(command.strip())
 
 
@@ -124,11 +118,10 @@ def chart_container(
     return workload["spec"]["template"]["spec"], found
 
 
-@pytest.mark.parametrize("image", IMAGES)
-def test_hadolint_finds_no_error_or_warning(image: str) -> None:
-    path = REPO_ROOT / "images" / image / "Dockerfile"
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_hadolint_finds_no_error_or_warning(path: str) -> None:
     proc = subprocess.run(
-        [tool("hadolint"), "--failure-threshold", "warning", "--no-color", str(path)],
+        [tool("hadolint"), "--failure-threshold", "warning", "--no-color", str(REPO_ROOT / path)],
         capture_output=True,
         text=True,
         check=False,
@@ -136,34 +129,58 @@ def test_hadolint_finds_no_error_or_warning(image: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("image", IMAGES)
-def test_base_images_are_pinned_to_a_version_tag(image: str) -> None:
-    text = dockerfile(image)
-    args = arg_defaults(text)
-    names = {name for name, _ in stages(text)}
-    for word, rest in instructions(text):
-        if word != "FROM":
-            continue
-        base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], rest.split()[0])
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_base_images_are_pinned_to_a_version_tag(path: str) -> None:
+    text = read(path)
+    args = arg_defaults(instructions(text))
+    names = set(stage_names(text))
+    for stage in stages(text):
+        base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], stage.base)
         if base in names:  # an earlier stage
             continue
         repository, _, tag = base.rpartition(":")
-        assert repository and tag and tag != "latest", f"{image}: unpinned base {base}"
-        assert re.search(r"\d+\.\d+", tag), f"{image}: {base} is not pinned to a version"
+        assert repository and tag and tag != "latest", f"{path}: unpinned base {base}"
+        assert re.search(r"\d+\.\d+", tag), f"{path}: {base} is not pinned to a version"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_every_stage_a_build_reads_from_is_defined_before_it(path: str) -> None:
+    """A `from=` that names no stage would silently be pulled as an image of that name."""
+    defined: list[str] = []
+    for stage in stages(read(path)):
+        for name in stage.references():
+            assert name in defined, f"{path}: stage {stage.name} reads from undefined {name}"
+        if stage.name:
+            assert stage.name not in defined, f"{path}: stage {stage.name} defined twice"
+            defined.append(stage.name)
+
+
+def test_each_service_is_a_target_of_the_shared_dockerfile() -> None:
+    assert {IMAGES[image] for image in SERVICE_IMAGES} == {
+        (SERVICES_DOCKERFILE, image) for image in SERVICE_IMAGES
+    }
+    names = stage_names(read(SERVICES_DOCKERFILE))
+    assert set(SERVICE_IMAGES) <= set(names)
+    # One dependency set for the three: they build the very same `app` stage (so its layers
+    # are built once and shared) and differ only in their own target stage.
+    for image in SERVICE_IMAGES:
+        chain = [stage.name for stage in lineage(dockerfile(image), image)]
+        assert chain == ["deps", "app", image], image
 
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_dependencies_are_installed_before_the_code_is_copied(image: str) -> None:
     text = dockerfile(image)
-    all_stages = stages(text)
     code_copies = [
-        name
-        for name, body in all_stages
-        for word, rest in body
-        if word == "COPY" and re.search(r"(^|\s)(src/|\.\s|api-data/|inference/)", rest)
+        stage.name
+        for stage in needed_stages(text, target(image))
+        for word, rest in stage.body
+        if word == "COPY" and CODE_COPY.search(rest)
     ]
     assert code_copies and set(code_copies) == {"wheel"}, "code must be copied only into `wheel`"
-    runs = [rest for word, rest in instructions(text) if word == "RUN"]
+    runs = [
+        rest for stage in lineage(text, target(image)) for word, rest in stage.body if word == "RUN"
+    ]
     locked = next(i for i, r in enumerate(runs) if "--require-hashes -r" in r)
     project = next(i for i, r in enumerate(runs) if "from=wheel" in r)
     assert locked < project
@@ -174,10 +191,11 @@ def test_dependencies_are_installed_before_the_code_is_copied(image: str) -> Non
 def test_the_image_runs_as_the_non_root_user_the_chart_expects(
     image: str, chart_docs: list[dict[str, Any]]
 ) -> None:
-    final_stage = stages(dockerfile(image))[-1][1]
-    users = [rest for word, rest in final_stage if word == "USER"]
-    assert users, f"{image}: the final stage sets no USER"
-    uid, _, gid = users[-1].partition(":")
+    own = target_stage(dockerfile(image), target(image)).body
+    assert [rest for word, rest in own if word == "USER"], f"{image}: its stage sets no USER"
+    user = image_config(dockerfile(image), target(image)).user
+    assert user is not None
+    uid, _, gid = user.partition(":")
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid (kubelet checks runAsNonRoot)"
     pod_spec, _ = chart_container(chart_docs, image)
     context = pod_spec["securityContext"]
@@ -188,13 +206,30 @@ def test_the_image_runs_as_the_non_root_user_the_chart_expects(
 def test_healthcheck_and_port_match_the_chart_probe(
     image: str, chart_docs: list[dict[str, Any]]
 ) -> None:
-    text = dockerfile(image)
+    # Each target states its own port, probe and command: none is left to the shared stages.
+    own = {word for word, _ in target_stage(dockerfile(image), image).body}
+    assert {"EXPOSE", "HEALTHCHECK", "CMD", "USER"} <= own, image
+    config = image_config(dockerfile(image), image)
     _, container = chart_container(chart_docs, image)
-    (healthcheck,) = [rest for word, rest in instructions(text) if word == "HEALTHCHECK"]
-    exposed = [int(rest) for word, rest in instructions(text) if word == "EXPOSE"]
-    assert exposed == [p["containerPort"] for p in container["ports"]]
-    assert f":{exposed[0]}" in healthcheck or f"'{exposed[0]}'" in healthcheck
+    healthcheck = config.healthcheck
+    assert healthcheck is not None
+    assert config.exposed == [p["containerPort"] for p in container["ports"]]
+    port = config.exposed[0]
+    assert f":{port}" in healthcheck or f"'{port}'" in healthcheck
     assert container["livenessProbe"]["httpGet"]["path"] + "'" in healthcheck
+
+
+SERVICE_COMMANDS = {
+    "mlflow": '["mlflow", "server", ',
+    "api-data": '["forest-mlops", "api-data"]',
+    "inference": '["forest-mlops", "inference"]',
+}
+
+
+@pytest.mark.parametrize("image", SERVICE_IMAGES)
+def test_each_service_runs_its_own_command(image: str) -> None:
+    cmd = image_config(dockerfile(image), image).cmd
+    assert cmd is not None and cmd.startswith(SERVICE_COMMANDS[image]), cmd
 
 
 def test_api_data_bakes_the_dataset_where_the_chart_reads_it(
@@ -204,19 +239,39 @@ def test_api_data_bakes_the_dataset_where_the_chart_reads_it(
     _, container = chart_container(chart_docs, "api-data")
     env = {e["name"]: e.get("value") for e in container.get("env", [])}
     chart_path = Path(env["API_DATA_DATASET"])
-    (copy,) = [rest for word, rest in instructions(text) if word == "COPY" and "dataset" in rest]
-    source, target = copy.split()[-2:]
-    assert target.rstrip("/") == str(chart_path.parent)
+    own = target_stage(text, "api-data").body
+    (copy,) = [rest for word, rest in own if word == "COPY" and "dataset" in rest]
+    source, target_dir = copy.split()[-2:]
+    assert target_dir.rstrip("/") == str(chart_path.parent)
     # Made at build time by the project's CLI, never copied from the build context; both
-    # commands write the file the chart reads (plus, when synthetic, its marker beside it).
+    # commands write the file the chart reads (plus, when synthetic, its marker beside it:
+    # the whole folder is copied).
+    dataset = target_stage(text, "dataset")
+    (run,) = [rest for word, rest in dataset.body if word == "RUN"]
     for command in ("forest-mlops data download", "forest-mlops data synthetic"):
-        assert f"{command} --output {source.rstrip('/')}/{chart_path.name}" in text
-    assert arg_defaults(text)["DATASET_SOURCE"] == "download"
+        assert f"{command} --output {source.rstrip('/')}/{chart_path.name}" in run
+    assert arg_defaults(dataset.body)["DATASET_SOURCE"] == "download"
+    config = image_config(text, "api-data")
+    assert config.env["API_DATA_DATASET"] == str(chart_path)
+    state_dir = str(Path(config.env["API_DATA_STATE_PATH"]).parent)
+    assert state_dir == "/var/lib/api-data"
+    assert [
+        rest
+        for word, rest in own
+        if word == "RUN" and f"install --directory --owner=10001 --group=10001 {state_dir}" in rest
+    ]
+
+
+@pytest.mark.parametrize("image", ["mlflow", "inference"])
+def test_only_the_api_data_build_makes_the_dataset(image: str) -> None:
+    """BuildKit builds only what a target needs: mlflow and inference never download it."""
+    assert "dataset" in {s.name for s in needed_stages(dockerfile("api-data"), "api-data")}
+    assert "dataset" not in {s.name for s in needed_stages(dockerfile(image), image)}
 
 
 def test_airflow_image_keeps_the_base_image_airflow_version() -> None:
     text = dockerfile("airflow")
-    version = arg_defaults(text)["AIRFLOW_VERSION"]
+    version = arg_defaults(instructions(text))["AIRFLOW_VERSION"]
     assert lock_versions()["apache-airflow"] == {version}
     pins = {canonicalize_name(r.name): r.specifier for r in exported_requirements("airflow")}
     assert str(pins["apache-airflow"]) == f"=={version}"
@@ -255,12 +310,12 @@ def test_dockerignore_lets_in_only_what_the_dockerfiles_copy() -> None:
     ]
     assert patterns[0] == "*", "an allowlist: everything is excluded first"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    for image in IMAGES:
-        for word, rest in instructions(dockerfile(image)):
+    for path in DOCKERFILES:
+        for word, rest in instructions(read(path)):
             if word == "COPY" and "--from=" not in rest:
                 *sources, _ = [part for part in rest.split() if not part.startswith("--")]
                 for source in sources:
-                    assert source.rstrip("/") in allowed, f"{image} copies {source}"
+                    assert source.rstrip("/") in allowed, f"{path} copies {source}"
     assert not allowed & {".venv", ".git", ".tools", "tests", "bench"}
 
 
@@ -268,12 +323,12 @@ SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|CREDENTIAL", re.I)
 WELL_KNOWN = ("minioadmin", "airflow:airflow", "admin:admin", "changeme")
 
 
-@pytest.mark.parametrize("image", IMAGES)
-def test_no_secret_is_baked_into_an_image(image: str) -> None:
-    text = dockerfile(image)
+@pytest.mark.parametrize("path", DOCKERFILES)
+def test_no_secret_is_baked_into_an_image(path: str) -> None:
+    text = read(path)
     for word, rest in instructions(text):
         if word in {"ENV", "ARG"}:
             names = re.findall(r"(\w+)=", rest) or [rest.split()[0]]
-            assert not [n for n in names if SECRET_NAME.search(n)], f"{image}: {word} {rest}"
+            assert not [n for n in names if SECRET_NAME.search(n)], f"{path}: {word} {rest}"
     assert not [w for w in WELL_KNOWN if w in text.lower()]
     assert "--mount=type=secret" not in text  # nothing secret is needed to build

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.platform.conftest import shared_schema
+from tests.platform.dockerfiles import IMAGES, needed_stages, read, stage_names
 from tests.support.helm import REPO_ROOT, pod_containers, render_chart
 
 SKAFFOLD = yaml.safe_load((REPO_ROOT / "skaffold.yaml").read_text())
@@ -150,8 +151,29 @@ class TestSkaffoldWiring:
         for artifact in SKAFFOLD["build"]["artifacts"]:
             assert artifact["context"] == "."
             name = artifact["image"].split("/")[-1]
-            assert artifact["docker"]["dockerfile"] == f"images/{name}/Dockerfile"
-            assert (REPO_ROOT / artifact["docker"]["dockerfile"]).exists()
+            path, target = IMAGES[name]
+            assert artifact["docker"]["dockerfile"] == path
+            assert (REPO_ROOT / path).exists()
+            assert artifact["docker"].get("target") == target
+            if target is not None:
+                assert target in stage_names(read(path)), f"{path} has no stage {target}"
+
+    def test_build_args_are_read_by_the_target_they_are_given_to(self) -> None:
+        """Docker only warns about a build arg no stage of the target declares (a typo, or the
+        arg given to the wrong service of the shared Dockerfile, would be ignored)."""
+        given = {}
+        for artifact in SKAFFOLD["build"]["artifacts"]:
+            docker = artifact["docker"]
+            declared = {
+                rest.split("=")[0]
+                for stage in needed_stages(read(docker["dockerfile"]), docker.get("target"))
+                for word, rest in stage.body
+                if word == "ARG"
+            }
+            for name in docker.get("buildArgs", {}):
+                assert name in declared, f"{artifact['image']}: no stage declares {name}"
+                given[name] = artifact["image"]
+        assert given == {"DATASET_SOURCE": "forest-mlops/api-data"}
 
     def test_every_artifact_runs_in_the_chart_and_every_project_image_is_built(self) -> None:
         docs, artifacts = render_release(SKAFFOLD)
