@@ -45,9 +45,25 @@ class _Job:
 
 
 class MicroBatcher:
-    def __init__(self, holder: ModelHolder, *, max_rows_per_call: int = 20_000) -> None:
+    def __init__(
+        self,
+        holder: ModelHolder,
+        *,
+        max_rows_per_call: int = 20_000,
+        max_wait_seconds: float = 0.010,
+        wait_fraction: float = 0.25,
+    ) -> None:
         self.holder = holder
         self.max_rows_per_call = max_rows_per_call
+        self.max_wait_seconds = max_wait_seconds
+        self.wait_fraction = wait_fraction
+        # How many requests the last call answered and how long it took: with N clients in a
+        # closed loop, the clients answered by one call come back while the next call runs,
+        # so calls alternate between two half-size cohorts unless a call waits briefly for the
+        # rest. A lone client never waits (last call answered one request).
+        self._last_jobs = 1
+        self._last_seconds = 0.0
+        self._arrived = asyncio.Event()
         # One thread: calls run one at a time, so batching (not threads) gives the throughput
         # and a large batch cannot starve the event loop of cores twice over.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
@@ -61,6 +77,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         job = _Job(columns, n_rows, loop.create_future())
         self._pending.append(job)
+        self._arrived.set()
         if not self._draining:
             self._draining = True
             # Keep a reference: the loop holds tasks only weakly.
@@ -82,6 +99,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
+                await self._gather()
                 jobs = self._take_batch()
                 model = self.holder.current
                 if model is None:  # cannot happen once loaded: models are never unloaded
@@ -99,6 +117,7 @@ class MicroBatcher:
                         # One request's rows must not fail its neighbours: answer each alone.
                         await self._predict_each(model, jobs)
                     continue
+                self._last_jobs, self._last_seconds = len(jobs), seconds
                 start = 0
                 for job in jobs:
                     _settle(job, Prediction(model, proba[start : start + job.n_rows], seconds))
@@ -117,6 +136,29 @@ class MicroBatcher:
                 _settle(job, exc)
             else:
                 _settle(job, Prediction(model, proba, seconds))
+
+    async def _gather(self) -> None:
+        """Wait a little for as many requests as the last call answered.
+
+        The wait is bounded by a fraction of the last call's duration (and max_wait_seconds),
+        so it can cost at most that share of latency, and it is skipped when enough requests
+        are already queued or the last call answered a single request.
+        """
+        target = self._last_jobs
+        budget = min(self.max_wait_seconds, self.wait_fraction * self._last_seconds)
+        if len(self._pending) >= target or budget <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        while len(self._pending) < target:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _take_batch(self) -> list[_Job]:
         taken: list[_Job] = []

@@ -74,10 +74,13 @@ def _build_record_model() -> type[BaseModel]:
     accepted_areas = (*schema.WILDERNESS_AREAS, *schema.WILDERNESS_ALIASES)
     fields[schema.WILDERNESS_COLUMN] = (Literal[accepted_areas], ...)
     fields[schema.SOIL_COLUMN] = (Literal[schema.SOIL_TYPES], ...)
-    return create_model(  # type: ignore[no-any-return,call-overload]
+    validators: dict[str, Any] = {
+        "reject_booleans": model_validator(mode="before")(_reject_booleans)
+    }
+    return create_model(
         "FeatureRecord",
         __config__=ConfigDict(extra="forbid", frozen=True),
-        __validators__={"reject_booleans": model_validator(mode="before")(_reject_booleans)},
+        __validators__=validators,
         __doc__=(
             "The 12 features of one location, named as in the course data. "
             f"{schema.WILDERNESS_COLUMN} also accepts "
@@ -155,14 +158,17 @@ def parse_csv(text: str, *, max_batch: int) -> tuple[list[str], list[list[str]],
     Returns the header, the raw rows and the parsed request.
     """
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise RequestError(f"line {reader.line_num}: the CSV cannot be read: {exc}") from None
     if header is None or not any(h.strip() for h in header):
         raise RequestError("the CSV is empty: expected a header row naming the 12 feature columns")
     header = [h.strip() for h in header]
     missing = [c for c in schema.FEATURE_COLUMNS if c not in header]
     if missing:
         raise RequestError(f"the CSV header lacks the column(s): {', '.join(missing)}")
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
     if not rows:
         raise RequestError("the CSV has a header but no data rows")
     _check_batch_size(len(rows), max_batch)

@@ -57,9 +57,10 @@ def handle(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import uvicorn
+    from pydantic import ValidationError
+
     from inference_api.app import create_app
     from inference_api.settings import Settings
-    from pydantic import ValidationError
 
     overrides = {field: getattr(args, field) for field in _FLAG_FIELDS}
     try:
