@@ -104,6 +104,8 @@ def collect(
     if state.has_all_batches(batches):
         events.emit("collection_done", runs=0, already=True, **_collection_fields(state))
         return state
+    if state.batches:  # an interrupted earlier run collected these
+        events.emit("collection", run=0, **_collection_fields(state))
     for run in range(1, max_runs + 1):
         started = time.monotonic()
         _run_dag(dag, events, "extraction_run", run=run)

@@ -83,7 +83,18 @@ def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) ->
         "FOREST_TRAINING_PROFILE": dag_env.profile,
         "FOREST_MODEL_NAME": dag_env.model_name,
         "FOREST_EXPERIMENT_NAME": dag_env.experiment_name,
+        **_training_threads(dag_env.profile),
     }
+
+
+def _training_threads(profile: str) -> dict[str, str]:
+    """One thread per fit for the quick profile.
+
+    Its models fit in about a second on one thread, while HistGradientBoosting's OpenMP
+    threads can take minutes when the machine is busy with anything else (see
+    forest_mlops.training.threads); the demo's machine is a laptop, not a dedicated pod.
+    """
+    return {"FOREST_TRAINING_JOBS": "1"} if profile == "quick" else {}
 
 
 def dataset_env(synthetic: bool) -> dict[str, str]:
@@ -175,6 +186,9 @@ class AirflowChild:
             cwd=workdir.mlflow_dir,
             service=False,
             scrub_prefixes=AIRFLOW_ENV_PREFIXES,
+            # dag.test() does not stop on SIGTERM; nothing it holds is worth waiting for
+            # (the training data is written in transactions, a cut run is redone next time).
+            stop_grace=3.0,
         )
         self._reader = EventReader(self.events_path)
         self.events: list[dict[str, Any]] = []

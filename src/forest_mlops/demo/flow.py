@@ -95,10 +95,15 @@ class DagProgress:
             for batch in state.batches:
                 if batch.batch not in self.batches_seen:
                     self.batches_seen.add(batch.batch)
+                    when = (
+                        "by an earlier run"
+                        if event["run"] == 0
+                        else f"run {event['run']}, {self.console.elapsed():.0f} s"
+                    )
                     self.console.info(
-                        f"batch {batch.batch + 1:>2}/{N_BATCHES}: {batch.stored:>7,} rows stored "
-                        f"({batch.requests} requests, {batch.received:,} rows received; "
-                        f"run {event['run']}, {self.console.elapsed():.0f} s)"
+                        f"batch {batch.batch}: {batch.stored:>7,} rows stored "
+                        f"({batch.requests} requests, {batch.received:,} rows received; {when})"
+                        f" - {len(self.batches_seen)}/{N_BATCHES} batches"
                     )
         elif kind == "collection_done":
             state = _collection_from_event(event, self.group)

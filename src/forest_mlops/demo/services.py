@@ -62,8 +62,10 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         scrub_prefixes: tuple[str, ...] = (),
+        stop_grace: float = 15.0,
     ) -> None:
         self.name = name
+        self.stop_grace = stop_grace
         self.argv = list(argv)
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -127,7 +129,8 @@ class ManagedProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout=timeout)
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        grace = self.stop_grace if grace is None else grace
         if self.running():
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -158,14 +161,21 @@ class ProcessGroup:
         cwd: Path | None = None,
         service: bool = True,
         scrub_prefixes: tuple[str, ...] = (),
+        stop_grace: float = 15.0,
     ) -> ManagedProcess:
         """Start a child; a `service` must keep running until the demo stops it.
 
         The child inherits this environment plus `env`, minus variables starting with one
-        of `scrub_prefixes`.
+        of `scrub_prefixes`. `stop()` gives it `stop_grace` seconds after SIGTERM.
         """
         process = ManagedProcess(
-            name, argv, log_path=log_path, env=env, cwd=cwd, scrub_prefixes=scrub_prefixes
+            name,
+            argv,
+            log_path=log_path,
+            env=env,
+            cwd=cwd,
+            scrub_prefixes=scrub_prefixes,
+            stop_grace=stop_grace,
         )
         self._processes.append(process)
         if service:
