@@ -9,6 +9,6 @@ directory; every child process is stopped when the demo ends, errors or is inter
 Modules: `config` (the settings), `workdir` (the directory layout), `console` (progress and
 report output), `dataset_source` (which data to serve), `services` (managed subprocesses),
 `airflow_runner` / `airflow_child` (the DAG runs), `mlflow_store` (the local MLflow store and
-what training recorded), `predictions` (requests to the served model), `report` (the summary)
-and `flow` (the sequence).
+what training recorded), `predictions` (requests to the served model), `progress` (the DAG
+runs as console lines), `report` (the summary) and `flow` (the sequence).
 """
