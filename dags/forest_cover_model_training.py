@@ -51,7 +51,6 @@ TRAINING_POD = {
                         requests={"cpu": "2", "memory": "3Gi"},
                         limits={"cpu": "2", "memory": "6Gi"},
                     ),
-                    env=[k8s.V1EnvVar(name="OMP_NUM_THREADS", value="2")],
                 )
             ]
         )

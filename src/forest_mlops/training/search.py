@@ -107,7 +107,11 @@ def fit_candidate(
 ) -> CandidateResult:
     pipeline = build_pipeline(spec, seed=seed, n_jobs=n_jobs)
     features, target = evaluate.features_and_target(split.train)
-    with limited_threads(n_jobs):
+    # OpenMP (HistGradientBoosting) gets one thread whatever n_jobs says: its threads spin at
+    # barriers whenever the process gets less CPU than it has threads (see training.threads),
+    # and a full-profile fit was seen to stall for 20 minutes on a busy 2-core machine. The
+    # forests parallelise with joblib (n_jobs), which has no such barriers.
+    with limited_threads(1):
         started = time.perf_counter()
         pipeline.fit(features, target)
         fit_seconds = time.perf_counter() - started
@@ -149,7 +153,7 @@ def run_search(
     for spec in candidates:
         result = fit_candidate(spec, split, seed=seed, n_jobs=n_jobs)
         if on_result is not None:
-            with limited_threads(n_jobs):
+            with limited_threads(1):
                 on_result(result)
         if not keep_models:
             result.pipeline = None

@@ -46,5 +46,5 @@ class TrainingSettings(BaseSettings):
     data_synthetic: bool = Field(
         False, validation_alias=_env("data_synthetic", "FOREST_DATA_SYNTHETIC")
     )
-    # Worker threads of the forests (HistGradientBoosting follows OMP_NUM_THREADS).
+    # joblib workers of the forests; OpenMP (HistGradientBoosting) always gets one thread.
     n_jobs: int = Field(2, ge=1, validation_alias=_env("n_jobs", "FOREST_TRAINING_JOBS"))

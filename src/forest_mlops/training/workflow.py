@@ -194,7 +194,7 @@ def evaluate_candidates(settings: TrainingSettings, context: RunContext) -> dict
 
     import mlflow
 
-    with limited_threads(settings.n_jobs):
+    with limited_threads(1):
         scores = evaluate.score(mlflow.pyfunc.load_model(model_uri), parts.test)
     logged = best.data.metrics["test_macro_f1"]
     if abs(scores.macro_f1 - logged) > _REPRODUCE_TOLERANCE:
@@ -245,7 +245,7 @@ def register_and_promote(
             tags={**context.lineage, tracking.TAG_WINNER_NAME: str(winner["name"])},
         )
     # Scored like the champion: loaded from the registry, on the same rows.
-    with limited_threads(settings.n_jobs):
+    with limited_threads(1):
         challenger = registry.score_version(settings.model_name, version, parts.test)
         decision = registry.decide(
             client, settings.model_name, version, challenger, parts.test, settings.promotion_margin
