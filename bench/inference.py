@@ -251,6 +251,7 @@ def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
         workdir = Path(tmp)
         frame, data_label = training_data(workdir)
+        data_label = f"{min(TRAIN_ROWS, len(frame)):,} rows of the {data_label}"
         tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
         started = time.perf_counter()
         model_label = register_model(frame, tracking_uri, workdir / "artifacts")
