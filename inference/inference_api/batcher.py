@@ -13,7 +13,6 @@ version even when a swap lands in between.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from forest_mlops import schema
 
@@ -186,16 +184,9 @@ def _settle(job: _Job, outcome: Prediction | BaseException) -> None:
         job.future.set_result(outcome)
 
 
-# Below this many rows a call runs on one OpenMP thread (thread start-up costs more than it
-# saves, and concurrent requests are already batched); above it, on every core.
-PARALLEL_ROWS = 256
-_threadpools: ThreadpoolController | None = None
-
-
 def _predict(
     model: ServedModel, parts: Sequence[Mapping[str, Sequence[Any]]]
 ) -> tuple[np.ndarray[Any, Any], float]:
-    global _threadpools
     started = time.perf_counter()
     if len(parts) == 1:
         columns = parts[0]
@@ -204,11 +195,5 @@ def _predict(
             column: [value for part in parts for value in part[column]]
             for column in schema.FEATURE_COLUMNS
         }
-    n_rows = len(columns[schema.FEATURE_COLUMNS[0]])
-    if _threadpools is None:  # only ever touched from the single predict thread
-        _threadpools = ThreadpoolController()
-    threads = (os.cpu_count() or 1) if n_rows >= PARALLEL_ROWS else 1
-    # OpenMP thread counts are per calling thread: this sets the predict thread's only.
-    with _threadpools.limit(limits=threads, user_api="openmp"):
-        proba = model.predict_proba(columns)
+    proba = model.predict_proba(columns)
     return proba, time.perf_counter() - started
