@@ -37,11 +37,14 @@ class ServerProcess:
         log_path: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        inherit_env: bool = True,
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        full_env = {**os.environ, **(env or {})}
+        # inherit_env=False runs the process with exactly `env`, as a container gets it: tests
+        # that call mlflow.set_tracking_uri() leave MLFLOW_* in os.environ.
+        full_env = {**(os.environ if inherit_env else {}), **(env or {})}
         self.proc = subprocess.Popen(
             self.argv,
             stdout=self._log,
