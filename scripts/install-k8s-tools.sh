@@ -72,6 +72,6 @@ link_or_extract_k8s
 install_checkov
 install_hadolint
 "$BIN/helm" version --short
-"$BIN/kubectl" version --client 2>/dev/null | head -1
+"$BIN/kubectl" version --client 2>/dev/null || true
 "$BIN/checkov" --version
 "$BIN/hadolint" --version
