@@ -166,8 +166,12 @@ def test_training_gets_the_resources_of_the_dag_training_task(
         "limits": override.resources.limits,
     }
     env = {e["name"]: e.get("value") for e in container["env"]}
-    for variable in override.env:
+    for variable in override.env or []:
         assert env[variable.name] == variable.value
+    # Thread counts are the training code's business (forest_mlops.training.threads): neither
+    # the task nor the Job may pin them differently.
+    override_env = {variable.name for variable in override.env or []}
+    assert {"OMP_NUM_THREADS", "FOREST_TRAINING_JOBS"} & (set(env) - override_env) == set()
 
 
 def test_the_cronjob_is_bounded_and_suspended(retrain_cronjob: dict[str, Any]) -> None:
