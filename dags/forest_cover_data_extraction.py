@@ -54,6 +54,9 @@ def _settings() -> Any:
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,  # one window at a time: runs must not race for the same batch
+    # Runs as soon as it is deployed: Airflow's default (dags_are_paused_at_creation) would
+    # leave a fresh install collecting, training and serving nothing until someone unpauses.
+    is_paused_upon_creation=False,
     tags=["forest-mlops", "ingestion"],
     doc_md=__doc__,
     default_args={

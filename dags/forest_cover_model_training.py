@@ -86,6 +86,9 @@ def _mark_parent_failed(context: Any) -> None:
     catchup=False,
     # One training at a time: two runs would race for the champion alias.
     max_active_runs=1,
+    # Runs as soon as it is deployed: Airflow's default (dags_are_paused_at_creation) would
+    # leave a fresh install collecting, training and serving nothing until someone unpauses.
+    is_paused_upon_creation=False,
     tags=["forest-mlops", "training", "mlflow"],
     doc_md=__doc__,
     default_args={

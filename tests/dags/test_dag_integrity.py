@@ -161,3 +161,27 @@ def test_extraction_dag_end_to_end(
     finally:
         engine.dispose()
         api.process.stop()
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dags_are_unpaused_when_first_synced(dag_file: Path, airflow_home: Path) -> None:
+    """A fresh deployment runs its DAGs without anyone unpausing them (issue 14, defect 2):
+    Airflow's own path from a parsed file to the metadata DB (serialisation through
+    LazyDeserializedDAG, then the DagModel rows the scheduler reads) leaves them unpaused, while
+    Airflow's default ([core] dags_are_paused_at_creation = True) stays in force for other DAGs."""
+    from airflow.configuration import conf
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    assert conf.getboolean("core", "dags_are_paused_at_creation"), "the test needs the default"
+    bag = parse(dag_file)
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    with create_session() as session:
+        for dag_id, dag in bag.dags.items():
+            assert dag.is_paused_upon_creation is False, dag_id
+            row = session.get(DagModel, dag_id)
+            assert row is not None, dag_id
+            assert row.is_paused is False, f"{dag_id} is paused after its first sync"
