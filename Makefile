@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo     run the whole loop locally (data API -> Airflow DAGs -> MLflow -> inference)"
 	@echo "make test     run the whole test suite (installs what it needs)"
-	@echo "make lint     ruff check, ruff format --check, mypy on the shared package"
+	@echo "make lint     ruff check, ruff format --check, strict mypy on every package"
 	@echo "make bench    run the benchmarks in bench/ and print their figures"
 	@echo "make retrain  start a retraining Job in the current kube context"
 

@@ -28,7 +28,7 @@ import orjson
 from api_data.batches import BatchData, BatchLayout
 from forest_mlops import synthetic
 from forest_mlops.dataset import load_dataset
-from tests.support.processes import VENV_BIN, ServerProcess, free_port
+from forest_mlops.process import VENV_BIN, ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "api_data.json"
@@ -135,7 +135,7 @@ def bench_dataset(label: str, path: Path, workdir: Path) -> dict[str, Any]:
         "--host", "127.0.0.1", "--seed", "0",
     ]  # fmt: skip
     started = time.monotonic()
-    server = ServerProcess(argv, log_path=workdir / f"server-{port}.log")
+    server = ManagedProcess("api-data", argv, log_path=workdir / f"server-{port}.log")
     url = f"http://127.0.0.1:{port}"
     try:
         server.wait_http(f"{url}/ready", timeout=300)

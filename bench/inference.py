@@ -1,10 +1,10 @@
 """Our inference service against `mlflow models serve`, side by side, on the same model.
 
-One run: trains a model like the training's full profile (HistGradientBoosting over the
-ordinal-encoded categories, via forest_mlops.training when present) on 20,000 rows of the
-75k real dev sample (synthetic rows of the same shape when absent), registers it as
-`forest-cover-type@champion` in a local MLflow store (SQLite + local artifacts), then starts
-each server in turn on 127.0.0.1 on that same registered model:
+One run: `forest-mlops train` on the 75k real dev sample (synthetic rows of the same shape when
+absent, and the result says so) registers its champion as `forest-cover-type@champion` in a
+local MLflow store (SQLite + local artifacts), the model the product ships (bench/_champion.py;
+the JSON's `served_model` says which one it was). Then each server starts in turn on
+127.0.0.1 on that same registered model:
 
 - ours: `forest-mlops inference` (one uvicorn process);
 - MLflow's: `mlflow models serve -m models:/forest-cover-type@champion --env-manager local`
@@ -33,8 +33,9 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from bench import _champion
 from forest_mlops import schema, synthetic
-from tests.support.processes import VENV_BIN, ServerProcess, free_port
+from forest_mlops.process import VENV_BIN, ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "inference.json"
@@ -45,7 +46,6 @@ DURATION_S = float(os.environ.get("BENCH_INFERENCE_SECONDS", "10"))
 WARMUP_S = 2.0
 BATCH_ROWS = 1_000
 BATCH_REPEATS = 30
-TRAIN_ROWS = 20_000
 
 
 def training_data(workdir: Path) -> tuple[pd.DataFrame, str]:
@@ -60,76 +60,22 @@ def training_data(workdir: Path) -> tuple[pd.DataFrame, str]:
     return frame, label
 
 
-def build_model() -> tuple[Any, str]:
-    """The training package's full-profile HistGradientBoosting pipeline, else an equivalent."""
-    try:
-        from forest_mlops.training.pipelines import HIST_GRADIENT_BOOSTING, build_pipeline
-        from forest_mlops.training.search import PROFILES
-
-        spec = next(s for s in PROFILES["full"] if s.family == HIST_GRADIENT_BOOSTING)
-        return build_pipeline(spec, seed=0), f"forest_mlops.training {spec.name}"
-    except (ImportError, AttributeError, KeyError, StopIteration):
-        from sklearn.compose import ColumnTransformer
-        from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.pipeline import Pipeline
-        from sklearn.preprocessing import OrdinalEncoder
-
-        categories = [list(schema.WILDERNESS_AREAS), list(schema.SOIL_TYPES)]
-        encode = ColumnTransformer(
-            [
-                (
-                    "categories",
-                    OrdinalEncoder(categories=categories),
-                    list(schema.CATEGORICAL_COLUMNS),
-                )
-            ],
-            remainder="passthrough",
-        )
-        model = HistGradientBoostingClassifier(
-            max_iter=250, learning_rate=0.15, categorical_features=[0, 1], random_state=0
-        )
-        return Pipeline([("encode", encode), ("model", model)]), "hist_gradient_boosting (bench)"
-
-
-def register_model(frame: pd.DataFrame, tracking_uri: str, artifacts: Path) -> str:
-    import mlflow
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-
-    pipeline, description = build_model()
-    # The serving cost depends on the model's size (trees x depth), not on the rows it saw;
-    # a subset keeps the bench's set-up short.
-    train = frame.sample(n=min(TRAIN_ROWS, len(frame)), random_state=0)
-    pipeline.fit(train[list(schema.FEATURE_COLUMNS)], train[schema.TARGET_COLUMN])
-    mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri)
-    experiment = client.create_experiment("bench-inference", artifact_location=artifacts.as_uri())
-    with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            pip_requirements=["scikit-learn==1.9.*", "pandas", "numpy", "cloudpickle"],
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-            registered_model_name=MODEL_NAME,
-        )
-    client.set_registered_model_alias(MODEL_NAME, "champion", str(info.registered_model_version))
-    return description
-
-
 class Server:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path, path: str):
         self.name = name
         self.port = free_port()
         self.path = path
         port_flag = "--port" if name == "ours" else "-p"
-        self.process = ServerProcess([*argv, port_flag, str(self.port)], log_path=log, env=env)
+        self.process = ManagedProcess(
+            name, [*argv, port_flag, str(self.port)], log_path=log, env=env
+        )
 
     def wait_ready(self, url_path: str, timeout: float = 300) -> float:
         started = time.perf_counter()
         deadline = started + timeout
         while time.perf_counter() < deadline:
             if self.process.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.process.log_text()}")
+                raise RuntimeError(f"{self.name} exited:\n{self.process.log_tail()}")
             try:
                 status, _ = request(self.port, "GET", url_path, None)
                 if status == 200:
@@ -137,7 +83,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise TimeoutError(f"{self.name} not ready in {timeout} s:\n{self.process.log_text()}")
+        raise TimeoutError(f"{self.name} not ready in {timeout} s:\n{self.process.log_tail()}")
 
 
 def request(port: int, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
@@ -251,11 +197,10 @@ def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
         workdir = Path(tmp)
         frame, data_label = training_data(workdir)
-        data_label = f"{min(TRAIN_ROWS, len(frame)):,} rows of the {data_label}"
         tracking_uri = f"sqlite:///{workdir / 'mlflow.db'}"
         started = time.perf_counter()
-        model_label = register_model(frame, tracking_uri, workdir / "artifacts")
-        print(f"trained and registered {model_label} on {data_label} in "
+        served, _ = _champion.train_champion(workdir, tracking_uri)
+        print(f"served model: {_champion.label(served)}, trained in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         sample = frame.sample(n=BATCH_ROWS, random_state=1)
         # `mlflow models serve` starts `uvicorn` through the shell: it must be on PATH.
@@ -294,8 +239,9 @@ def main() -> dict[str, Any]:
     summary = {
         "benchmark": "inference",
         "cpu_count": os.cpu_count(),
-        "model": model_label,
-        "data": data_label,
+        "model": _champion.label(served),
+        "served_model": served,
+        "data": f"requests: rows of the {data_label}",
         "clients": CLIENTS,
         "seconds_per_run": DURATION_S,
         "batch_rows": BATCH_ROWS,

@@ -26,7 +26,7 @@ import orjson
 
 from forest_mlops import synthetic
 from forest_mlops.dataset import load_dataset
-from tests.support.processes import VENV_BIN, ServerProcess, free_port
+from forest_mlops.process import VENV_BIN, ManagedProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load_api_data.json"
@@ -116,7 +116,7 @@ def main() -> None:
             "--state", str(workdir / "state.json"), "--port", str(port), "--host", "127.0.0.1",
             "--groups", str(GROUPS), "--batches", str(BATCHES), "--seed", "0",
         ]  # fmt: skip
-        server = ServerProcess(argv, log_path=workdir / "api-data.log")
+        server = ManagedProcess("api-data", argv, log_path=workdir / "api-data.log")
         url = f"http://127.0.0.1:{port}"
         try:
             server.wait_http(f"{url}/ready", timeout=300)

@@ -1,11 +1,13 @@
 """Sustained load on the inference service with a model swap in the middle.
 
 Starts a real `mlflow server` (SQLite backend, local artifact directory, proxied artifacts),
-registers version 1 of a small contract-following pipeline as champion, starts
-`forest-mlops inference` (poll interval 1 s) on 127.0.0.1, then sends single-record POST
-/predict requests at a fixed rate (open loop: a request is started every 1/RATE s whatever
-the latency, at most MAX_IN_FLIGHT at once) for BENCH_LOAD_SECONDS (default 60). Half-way it
-registers version 2 and moves the `champion` alias to it, as a training run would.
+runs `forest-mlops train` against it on the 75k real dev sample (synthetic rows when absent; the
+JSON says so) so that version 1 is the champion the product ships (bench/_champion.py), registers
+the same model again as version 2, starts `forest-mlops inference` (poll interval 1 s) on
+127.0.0.1, then sends single-record POST /predict requests at a fixed rate (open loop: a request
+is started every 1/RATE s whatever the latency, at most MAX_IN_FLIGHT at once) for
+BENCH_LOAD_SECONDS (default 60). Half-way it moves the `champion` alias to version 2, as a
+training run would; the service downloads and loads the full model again while it serves.
 
 Reported: requests sent, failures (any non-200 or transport error; the goal is 0), the rate
 held, p50/p99/max latency overall and in the 5 s after the alias moved, when the new version
@@ -28,20 +30,20 @@ from typing import Any
 import httpx
 import orjson
 
-from forest_mlops import mlflow_server, synthetic
+from bench import _champion
+from forest_mlops import mlflow_server
+from forest_mlops.process import VENV_BIN, ManagedProcess, free_port
 from tests.inference import models
-from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "load_inference.json"
-DEV_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "covertype_dev.csv.gz"
 DURATION_S = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 RATE = float(os.environ.get("BENCH_LOAD_RATE", "30"))  # requests per second
 MAX_IN_FLIGHT = 64
 MODEL_NAME = "forest-cover-type"
 
 
-def start_mlflow(workdir: Path) -> tuple[ServerProcess, str]:
+def start_mlflow(workdir: Path) -> tuple[ManagedProcess, str]:
     port = free_port()
     argv = mlflow_server.server_command(
         backend_store_uri=f"sqlite:///{workdir / 'mlflow.db'}",
@@ -51,28 +53,41 @@ def start_mlflow(workdir: Path) -> tuple[ServerProcess, str]:
     )
     argv[0] = str(VENV_BIN / "mlflow")
     env = mlflow_server.server_env(s3_endpoint_url=None)
-    process = ServerProcess(argv, log_path=workdir / "mlflow.log", env=env)
+    process = ManagedProcess("mlflow", argv, log_path=workdir / "mlflow.log", env=env)
     url = f"http://127.0.0.1:{port}"
     process.wait_http(f"{url}/health", timeout=180)
     return process, url
 
 
-def start_inference(workdir: Path, tracking_uri: str) -> tuple[ServerProcess, str]:
+def start_inference(workdir: Path, tracking_uri: str) -> tuple[ManagedProcess, str]:
     port = free_port()
     argv = [
         str(VENV_BIN / "forest-mlops"), "--log-level", "WARNING", "inference",
         "--host", "127.0.0.1", "--port", str(port), "--tracking-uri", tracking_uri,
         "--model-name", MODEL_NAME, "--poll-interval", "1",
     ]  # fmt: skip
-    process = ServerProcess(argv, log_path=workdir / "inference.log")
+    process = ManagedProcess("inference", argv, log_path=workdir / "inference.log")
     url = f"http://127.0.0.1:{port}"
     process.wait_http(f"{url}/health", timeout=120)
     deadline = time.monotonic() + 120
     while httpx.get(f"{url}/ready", timeout=10).status_code != 200:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no model served:\n{process.log_text()}")
+            raise TimeoutError(f"no model served:\n{process.log_tail()}")
         time.sleep(0.5)
     return process, url
+
+
+def register_again(tracking_uri: str, version: str) -> str:
+    """The champion's model as a new version: the swap loads the full model a second time."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    current = client.get_model_version(MODEL_NAME, version)
+    assert current.source, f"version {version} has no source"
+    again = client.create_model_version(
+        MODEL_NAME, source=current.source, run_id=current.run_id, model_id=current.model_id
+    )
+    return str(again.version)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -127,19 +142,13 @@ async def load(url: str, bodies: list[bytes], swap: threading.Event) -> list[dic
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-load-inference-") as tmp:
         workdir = Path(tmp)
-        if DEV_SAMPLE.exists():
-            source, label = DEV_SAMPLE, "real dev sample"
-        else:
-            source, label = workdir / "synthetic.csv.gz", "synthetic rows"
-            synthetic.write_csv(source, n_rows=6000, seed=0)
-        frame = models.read_rows(source, 5000)
-        v1 = models.train_pipeline(frame, seed=1)
-        v2 = models.train_pipeline(frame.iloc[:2500], seed=2, trees=8)
         mlflow_process, tracking = start_mlflow(workdir)
         inference_process = None
         try:
-            models.register(tracking, MODEL_NAME, v1)
-            version_2 = models.register(tracking, MODEL_NAME, v2, alias=None)
+            served, csv = _champion.train_champion(workdir, tracking)
+            label = "SYNTHETIC rows" if served["synthetic"] else "real dev sample"
+            frame = models.read_rows(csv, 5000)
+            version_2 = register_again(tracking, served["version"])
             inference_process, url = start_inference(workdir, tracking)
             features = frame.drop(columns=["Cover_Type"]).head(500)
             bodies = [orjson.dumps(r) for r in features.to_dict(orient="records")]
@@ -180,13 +189,19 @@ def main() -> None:
         if moved and moved["at"] <= o["done"] <= moved["at"] + 5
     ]
     old_after_new = (
-        sum(1 for o in by_answer if o["at"] > first_new["done"] and o["version"] == "1")
+        sum(
+            1
+            for o in by_answer
+            if o["at"] > first_new["done"] and o["version"] == served["version"]
+        )
         if first_new
         else None
     )
     result = {
         "benchmark": "load_inference",
         "data": label,
+        "model": _champion.label(served),
+        "served_model": served,
         "cpu_count": os.cpu_count(),
         "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "duration_s": DURATION_S,
@@ -207,7 +222,8 @@ def main() -> None:
             # Requests sent after the first answer from the new version, answered by the old.
             "old_version_answers_to_later_requests": old_after_new,
             "answers_by_version": {
-                v: sum(1 for o in outcomes if o["version"] == v) for v in ("1", version_2)
+                v: sum(1 for o in outcomes if o["version"] == v)
+                for v in (served["version"], version_2)
             },
         },
     }

@@ -122,7 +122,8 @@ def forest_cover_data_extraction() -> None:
 
     fetched = fetch()
     collection_pending() >> fetched
-    publish(load(validate(fetched)))
+    # TaskFlow calls return XComArgs at parse time, resolved to the typed values at run time.
+    publish(load(validate(fetched)))  # type: ignore[arg-type]
 
 
 forest_cover_data_extraction()

@@ -1,7 +1,9 @@
-"""Child processes of the demo: started with their output in a log file, always stopped.
+"""Child processes: started with their output in a log file, waited on over HTTP, always stopped.
 
+The one process manager of the project: the demo runs its services with it, and the tests and
+benchmarks start their real servers with it (tests/support/processes.py only names it for them).
 Each child runs in its own session (process group), so a Ctrl-C in the terminal reaches only
-the demo, which then stops its children in order (SIGTERM to the group, SIGKILL after a grace
+the parent, which then stops its children in order (SIGTERM to the group, SIGKILL after a grace
 period) instead of leaving a half-stopped set behind.
 """
 
@@ -22,6 +24,9 @@ import httpx
 
 log = logging.getLogger(__name__)
 
+# The interpreter's own scripts folder: children run the console scripts of this environment.
+VENV_BIN = Path(sys.executable).parent
+
 
 class ServiceError(RuntimeError):
     """A child process failed to start or died; the message ends with its log's tail."""
@@ -39,8 +44,11 @@ def port_is_free(host: str, port: int) -> bool:
 
 def pick_port(host: str, preferred: int) -> int:
     """`preferred` when it is free, else any free port (the demo must not fail on a busy 8000)."""
-    if port_is_free(host, preferred):
-        return preferred
+    return preferred if port_is_free(host, preferred) else free_port(host)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
@@ -62,6 +70,7 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         scrub_prefixes: tuple[str, ...] = (),
+        inherit_env: bool = True,
         stop_grace: float = 15.0,
     ) -> None:
         self.name = name
@@ -69,13 +78,16 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        # inherit_env=False runs the child with exactly `env`, as a container gets it (tests that
+        # call mlflow.set_tracking_uri() leave MLFLOW_* in os.environ).
+        inherited = os.environ if inherit_env else {}
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={
-                **{k: v for k, v in os.environ.items() if not k.startswith(scrub_prefixes)},
+                **{k: v for k, v in inherited.items() if not k.startswith(scrub_prefixes)},
                 **(env or {}),
             },
             cwd=cwd,
@@ -90,7 +102,7 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.proc.poll() is None
 
-    def log_tail(self, chars: int = 4000) -> str:
+    def log_tail(self, chars: int = 6000) -> str:
         self._log.flush()
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -129,6 +141,12 @@ class ManagedProcess:
     def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, not a shutdown."""
+        if self.running():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
     def stop(self, grace: float | None = None) -> None:
         grace = self.stop_grace if grace is None else grace
         if self.running():
@@ -145,7 +163,7 @@ class ManagedProcess:
 
 
 class ProcessGroup:
-    """Owns the demo's children; leaving the `with` block stops them, newest first."""
+    """Owns a set of children (the demo's); leaving the `with` block stops them, newest first."""
 
     def __init__(self) -> None:
         self._processes: list[ManagedProcess] = []

@@ -300,7 +300,7 @@ def test_corrupt_state_is_moved_aside_and_restart_needs_the_token(
         aside = list(state_dir.glob("state.json.corrupt-*"))
         assert len(aside) == 1
         assert aside[0].read_text().endswith('"chan')  # kept for a human to look at
-        assert "is not a valid state file" in srv.process.log_text()
+        assert "is not a valid state file" in srv.process.log_tail()
         assert srv.batch_of(1) == 0  # started fresh
         assert srv.get("/").json()["groups"] == GROUPS  # API_DATA_GROUPS was read
         assert json.loads(state_path.read_text())["groups"]["1"]["batch_number"] == 0

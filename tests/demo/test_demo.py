@@ -31,14 +31,14 @@ def _wait_for_summary(path: Path, demo: ServerProcess, timeout: float) -> dict[s
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if demo.proc.poll() is not None:
-            raise AssertionError(f"the demo exited with {demo.proc.returncode}:\n{demo.log_text()}")
+            raise AssertionError(f"the demo exited with {demo.proc.returncode}:\n{demo.log_tail()}")
         if path.exists():
             summary: dict[str, Any] = json.loads(path.read_text())
             if summary["status"] == "serving":
                 return summary
-            raise AssertionError(f"summary status {summary['status']}:\n{demo.log_text()}")
+            raise AssertionError(f"summary status {summary['status']}:\n{demo.log_tail()}")
         time.sleep(1.0)
-    raise AssertionError(f"no summary within {timeout:.0f} s:\n{demo.log_text()}")
+    raise AssertionError(f"no summary within {timeout:.0f} s:\n{demo.log_tail()}")
 
 
 def test_demo_collects_trains_serves_and_stops_on_ctrl_c(tmp_path: Path, dev_csv: Path) -> None:
@@ -102,14 +102,14 @@ def test_demo_collects_trains_serves_and_stops_on_ctrl_c(tmp_path: Path, dev_csv
         assert answer["model_version"] == champion
         assert httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=10).status_code == 200
 
-        text = demo.log_text()
+        text = demo.log_tail()
         assert "forest-mlops demo: summary" in text
         assert f"mlflow ui --backend-store-uri sqlite:///{workdir / 'mlflow' / 'mlflow.db'}" in text
         assert {"collect", "train", "inference"} <= set(summary["timings"])
 
         # Ctrl-C: the demo stops its services and exits cleanly.
         os.kill(demo.proc.pid, signal.SIGINT)
-        assert demo.proc.wait(timeout=60) == 0, demo.log_text()
+        assert demo.proc.wait(timeout=60) == 0, demo.log_tail()
         for url in (f"{inference_url}/health", f"http://127.0.0.1:{api_port}/health"):
             with pytest.raises(httpx.TransportError):
                 httpx.get(url, timeout=5)

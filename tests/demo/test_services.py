@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forest_mlops.demo.services import ProcessGroup, ServiceError, pick_port, port_is_free
+from forest_mlops.process import ProcessGroup, ServiceError, pick_port, port_is_free
 
 
 def _alive(pid: int) -> bool:

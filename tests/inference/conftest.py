@@ -48,7 +48,7 @@ class InferenceService:
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"condition not met within {timeout} s; /model: {info}\n"
-                    f"service log:\n{self.process.log_text()}"
+                    f"service log:\n{self.process.log_tail()}"
                 )
             time.sleep(0.2)
             info = self.model_info()

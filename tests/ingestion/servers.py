@@ -27,7 +27,7 @@ from tests.support.processes import VENV_BIN, ServerProcess, free_port
 def write_dataset(source: Path, dest: Path, n_rows: int) -> list[list[str]]:
     """The first n_rows of a course-layout CSV (plain or .gz) written to dest; returns the rows."""
     opener = gzip.open if source.suffix == ".gz" else open
-    with opener(source, "rt", newline="") as handle:  # type: ignore[operator]
+    with opener(source, "rt", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
         rows = [row for _, row in zip(range(n_rows), reader, strict=False)]

@@ -51,7 +51,7 @@ def inference_url(
     url = f"http://127.0.0.1:{port}"
     process.wait_http(f"{url}/ready", timeout=120)  # /ready answers 503 until the model is in
     while httpx.get(f"{url}/ready", timeout=10).status_code != 200:
-        assert process.proc.poll() is None, process.log_text()
+        assert process.proc.poll() is None, process.log_tail()
     yield url
     process.stop()
 

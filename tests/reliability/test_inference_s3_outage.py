@@ -70,7 +70,7 @@ def wait_for(
     deadline = time.monotonic() + timeout
     info = model_info(url)
     while not condition(info):
-        log = process.log_text() if process else ""
+        log = process.log_tail() if process else ""
         assert time.monotonic() < deadline, f"not within {timeout} s: {info}\n{log}"
         time.sleep(0.3)
         info = model_info(url)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from forest_mlops.demo.events import EventReader
-from forest_mlops.demo.services import ManagedProcess, ProcessGroup, ServiceError
 from forest_mlops.demo.workdir import WorkDir
+from forest_mlops.process import ManagedProcess, ProcessGroup, ServiceError
 
 EXTRACTION_DAG_FILE = "forest_cover_data_extraction.py"
 # Slack added to the batch window between extraction runs, so that a run's first request is

@@ -23,13 +23,13 @@ from forest_mlops.demo.console import Console
 from forest_mlops.demo.dataset_source import DatasetChoice, choose_dataset
 from forest_mlops.demo.progress import N_BATCHES, DagProgress
 from forest_mlops.demo.report import PhaseTimer, Summary, render
-from forest_mlops.demo.services import (
+from forest_mlops.demo.workdir import WorkDir
+from forest_mlops.process import (
     ManagedProcess,
     ProcessGroup,
     forest_mlops_argv,
     pick_port,
 )
-from forest_mlops.demo.workdir import WorkDir
 
 log = logging.getLogger(__name__)
 

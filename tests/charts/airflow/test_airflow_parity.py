@@ -181,9 +181,9 @@ def wait_for(
             pass
         for process in logs:
             if process.proc.poll() is not None:
-                pytest.fail(f"{process.argv[:2]} exited:\n{process.log_text()}")
+                pytest.fail(f"{process.argv[:2]} exited:\n{process.log_tail()}")
         time.sleep(1)
-    pytest.fail(f"{what} not within {timeout} s:\n" + "\n".join(p.log_text() for p in logs))
+    pytest.fail(f"{what} not within {timeout} s:\n" + "\n".join(p.log_tail() for p in logs))
 
 
 def test_components_come_up_healthy_and_parse_the_dags(local_airflow: dict[str, Any]) -> None:
