@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make cluster`: the kind cluster of kind-config.yaml (1 control plane, 2 workers) on this
+# machine, with nothing pulled from a container registry.
+#   1. a Docker engine (scripts/docker-engine.sh);
+#   2. the offline toolchain: from the cache when complete, else built (build/build-toolchain.sh);
+#   3. the node image and the test image loaded into the engine when it lacks them;
+#   4. `kind create cluster --config kind-config.yaml --image <our node image>`, unless the
+#      cluster already exists.
+# The kube context is kind-forest-mlops, in $KUBECONFIG or ~/.kube/config as kind writes it.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+start=$(date +%s)
+
+phase "docker engine" bash "$REPO_DIR/scripts/docker-engine.sh"
+phase "toolchain" "$CLUSTER_DIR/build/build-toolchain.sh"
+
+load_image() {
+  local name=$1 archive=$2
+  if "$DOCKER" image inspect "$name" >/dev/null 2>&1; then
+    say "image $name: already in the engine"
+  else
+    phase "docker load $name" "$DOCKER" load -q -i "$archive"
+  fi
+}
+load_image "$NODE_IMAGE_NAME" "$NODE_IMAGE_TAR"
+load_image "$TEST_IMAGE_NAME" "$TEST_IMAGE_TAR"
+
+if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  say "cluster $CLUSTER_NAME already exists (make cluster-down deletes it)"
+else
+  # kind calls `docker`: Debian's client, the one that matches the engine.
+  PATH="$(dirname "$DOCKER"):$PATH" phase "kind create cluster" "$KIND" create cluster \
+    --config "$REPO_DIR/kind-config.yaml" --image "$NODE_IMAGE_NAME" --wait 5m
+fi
+"$KUBECTL" --context "kind-$CLUSTER_NAME" get nodes -o wide
+say "ready in $(($(date +%s) - start)) s: kube context kind-$CLUSTER_NAME (kubeconfig ${KUBECONFIG:-$HOME/.kube/config}); kubectl: $KUBECTL"

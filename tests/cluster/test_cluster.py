@@ -1,0 +1,171 @@
+"""The kind cluster of `make cluster` works as a cluster: nodes, DNS, storage, pod-to-service
+traffic across workers, NetworkPolicy enforcement, and port-forward from the host.
+
+Run with `make cluster-check` (it loads the test image first); skipped without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.conftest import CONTEXT, TEST_IMAGE, Kube, eventually
+
+pytestmark = pytest.mark.cluster
+
+SERVER_COMMAND = (
+    'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && httpd -f -p 8080 -h /www'
+)
+
+
+@pytest.fixture(scope="module")
+def web(kube: Kube) -> Iterator[Kube]:
+    """A web server pod on worker-b behind Service `web`, and a client pod on worker-a."""
+    kube.pod("server", "worker-b", SERVER_COMMAND, {"app": "web"})
+    kube.pod("client", "worker-a", "sleep 3600", {"role": "client"})
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+    )
+    kube.wait_ready("server")
+    kube.wait_ready("client")
+    yield kube
+
+
+def fetch(kube: Kube, url: str, timeout: int = 5) -> str | None:
+    """The body the client pod gets from url, or None when the request fails."""
+    result = kube.exec("client", "wget", "-q", "-T", str(timeout), "-O", "-", url)
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_nodes_ready(kube: Kube) -> None:
+    nodes = json.loads(kube.run("get", "nodes", "-o", "json").stdout)["items"]
+    ready = {
+        n["metadata"]["name"]: any(
+            c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+        )
+        for n in nodes
+    }
+    assert len(ready) == 3, ready
+    assert all(ready.values()), ready
+    labels = sorted(n["metadata"]["labels"].get("forest-mlops/node", "") for n in nodes)
+    assert labels == ["", "worker-a", "worker-b"]
+
+
+def test_dns_resolves_service(web: Kube) -> None:
+    name = f"web.{web.namespace}.svc.cluster.local"
+    cluster_ip = web.get("service", "web")["spec"]["clusterIP"]
+    result = eventually(lambda: web.exec("client", "nslookup", name).stdout, timeout=60)
+    assert cluster_ip in result, result
+
+
+def test_pod_reaches_service_on_other_worker(web: Kube) -> None:
+    server_node = web.get("pod", "server")["spec"]["nodeName"]
+    client_node = web.get("pod", "client")["spec"]["nodeName"]
+    assert server_node != client_node
+    body = eventually(lambda: fetch(web, "http://web"), timeout=60)
+    assert body is not None and body.strip() == "hello from server"
+
+
+def test_network_policy_blocks_then_allows(web: Kube) -> None:
+    assert eventually(lambda: fetch(web, "http://web"), timeout=60)
+    web.apply(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny-all"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        }
+    )
+    blocked = eventually(lambda: fetch(web, "http://web", timeout=3) is None, timeout=60)
+    assert blocked, "deny-all NetworkPolicy did not block the client"
+    web.apply(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-client"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": {"role": "client"}}}],
+                        "ports": [{"port": 8080, "protocol": "TCP"}],
+                    }
+                ],
+            },
+        }
+    )
+    body = eventually(lambda: fetch(web, "http://web"), timeout=60)
+    assert body is not None and "hello" in body, "the allow rule did not reopen the traffic"
+    web.run("delete", "networkpolicy", "deny-all", "allow-client")
+
+
+def test_pvc_binds_and_pod_writes(kube: Kube) -> None:
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "16Mi"}},
+            },
+        }
+    )
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "writer"},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": TEST_IMAGE,
+                        "imagePullPolicy": "Never",
+                        "command": ["sh", "-c", "echo persisted > /data/file && sleep 3600"],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }
+                ],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+            },
+        }
+    )
+    kube.wait_ready("writer", timeout=180)
+    assert kube.get("pvc", "data")["status"]["phase"] == "Bound"
+    assert kube.exec("writer", "cat", "/data/file").stdout.strip() == "persisted"
+
+
+def test_port_forward_from_host(web: Kube) -> None:
+    cmd = [
+        web.kubectl,
+        "--context",
+        CONTEXT,
+        "-n",
+        web.namespace,
+        "port-forward",
+        "pod/server",
+        ":8080",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, f"unexpected port-forward output: {line!r}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/", timeout=10) as resp:
+            assert resp.read().decode().strip() == "hello from server"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
