@@ -5,8 +5,8 @@
 
 CLUSTER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$CLUSTER_DIR/../.." && pwd)
-# shellcheck source=build/versions.sh
-source "$CLUSTER_DIR/build/versions.sh"
+# shellcheck source=recipe/versions.sh
+source "$CLUSTER_DIR/recipe/versions.sh"
 
 CLUSTER_NAME=forest-mlops
 CACHE_ROOT=${FOREST_CLUSTER_CACHE_ROOT:-/var/cache/forest-mlops}
@@ -14,9 +14,9 @@ export PATH="/usr/local/go/bin:$PATH"
 DOCKER=$(bash "$REPO_DIR/scripts/docker-engine.sh" --client)
 export DOCKER_BUILDKIT=1
 
-# Everything under build/ is the recipe: a change there is a new toolchain in a new directory.
+# Everything under recipe/ is the recipe: a change there is a new toolchain in a new directory.
 recipe_hash() {
-  (cd "$CLUSTER_DIR/build" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
+  (cd "$CLUSTER_DIR/recipe" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) |
     sha256sum | cut -c1-12
 }
 CACHE_DIR="$CACHE_ROOT/cluster-$K8S_VERSION-$(recipe_hash)"

@@ -2,7 +2,7 @@
 # `make cluster`: the kind cluster of kind-config.yaml (1 control plane, 2 workers) on this
 # machine, with nothing pulled from a container registry.
 #   1. a Docker engine (scripts/docker-engine.sh);
-#   2. the offline toolchain: from the cache when complete, else built (build/build-toolchain.sh);
+#   2. the offline toolchain: from the cache when complete, else built (recipe/build-toolchain.sh);
 #   3. the node image and the test image loaded into the engine when it lacks them;
 #   4. `kind create cluster --config kind-config.yaml --image <our node image>`, unless the
 #      cluster already exists.
@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 start=$(date +%s)
 
 phase "docker engine" bash "$REPO_DIR/scripts/docker-engine.sh"
-phase "toolchain" "$CLUSTER_DIR/build/build-toolchain.sh"
+phase "toolchain" "$CLUSTER_DIR/recipe/build-toolchain.sh"
 
 load_image() {
   local name=$1 archive=$2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "scripts" / "cluster"
-NODE_FILES = CLUSTER_DIR / "build" / "node-image" / "files"
+NODE_FILES = CLUSTER_DIR / "recipe" / "node-image" / "files"
 
 
 def test_shellcheck_finds_nothing() -> None:
@@ -18,7 +18,7 @@ def test_shellcheck_finds_nothing() -> None:
         pytest.skip("shellcheck not installed (apt-get install shellcheck)")
     scripts = [
         *sorted(CLUSTER_DIR.glob("*.sh")),
-        *sorted((CLUSTER_DIR / "build").glob("*.sh")),
+        *sorted((CLUSTER_DIR / "recipe").glob("*.sh")),
         NODE_FILES / "usr" / "local" / "bin" / "entrypoint",
         NODE_FILES / "kind" / "bin" / "load-images.sh",
     ]
