@@ -72,7 +72,9 @@ class Deployment:
 
     def run_init_containers(self, cwd: Path) -> None:
         for container in self.init:
-            argv = [self.rewrite(a) for a in container["args"]]
+            argv = [
+                self.rewrite(a) for a in container.get("command", []) + container.get("args", [])
+            ]
             env = {**self.base_env, **resolve_env(container, self.secrets, self.rewrite)}
             proc = subprocess.run(
                 argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False

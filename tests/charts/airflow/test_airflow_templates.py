@@ -322,7 +322,7 @@ class TestSecrets:
             "name": "fm-airflow",
             "key": "admin-password",
         }
-        assert "print" not in " ".join(writer["args"])
+        assert "print" not in " ".join(writer["command"])
         cfg = airflow_cfg(airflow_default)
         assert (
             cfg["core"]["simple_auth_manager_passwords_file"] == "/opt/airflow/auth/passwords.json"
@@ -388,7 +388,7 @@ class TestContainers:
         assert hooks == []
         init = {
             name: [
-                " ".join(c["args"])
+                " ".join(c.get("command", []) + c.get("args", []))
                 for c in find(airflow_default, "Deployment", name)["spec"]["template"]["spec"][
                     "initContainers"
                 ]

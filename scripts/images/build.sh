@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make images`: the four project images, built the way skaffold.yaml builds them (same
+# Dockerfiles, targets and context: the repository root), tagged forest-mlops/<name>:dev and
+# forest-mlops/<name>:<image id> (a content tag: an unchanged build keeps it). Before them, the
+# base images (official when pullable, else stand-ins: scripts/images/standins.sh) and the
+# MariaDB and S3 stand-ins the container tests and local runs use.
+#
+# api-data's dataset (DATASET_SOURCE of images/services/Dockerfile):
+#   DATASET_SOURCE=download|synthetic|file   default: file when a dataset file is found, else
+#                                            synthetic (download needs the UCI site, offline here)
+#   FOREST_DATASET_FILE=PATH                 the file for `file`; default
+#                                            ../shared/data/covertype_dev.csv.gz when present
+# FOREST_IMAGES_NO_CACHE=1 builds the project images without BuildKit's cache (a cold build;
+# the stand-ins are still reused). Prints what was built or reused and how long each took.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash scripts/docker-engine.sh
+docker_bin=$(bash scripts/docker-engine.sh --client)
+export DOCKER_BUILDKIT=1
+tag=${FOREST_IMAGE_TAG:-dev}
+started=$SECONDS
+
+bases=$(bash scripts/images/standins.sh bases)
+services=$(bash scripts/images/standins.sh services)
+PYTHON_IMAGE=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$bases")
+AIRFLOW_IMAGE=$(sed -n 's/^AIRFLOW_IMAGE=//p' <<<"$bases")
+echo "images: bases and stand-ins ready in $((SECONDS - started)) s: $(tr '\n' ' ' <<<"$bases$services")"
+
+dataset_file=${FOREST_DATASET_FILE:-../shared/data/covertype_dev.csv.gz}
+if [[ -z "${DATASET_SOURCE:-}" ]]; then
+  if [[ -f "$dataset_file" ]]; then DATASET_SOURCE="file"; else DATASET_SOURCE="synthetic"; fi
+fi
+dataset_args=(--build-arg "DATASET_SOURCE=$DATASET_SOURCE")
+if [[ "$DATASET_SOURCE" == file ]]; then
+  dataset_image=$(bash scripts/images/dataset-image.sh "$dataset_file")
+  dataset_args+=(--build-arg "DATASET_IMAGE=$dataset_image")
+fi
+echo "images: api-data dataset: $DATASET_SOURCE${dataset_image:+ ($dataset_file)}"
+
+cache_args=()
+[[ -n "${FOREST_IMAGES_NO_CACHE:-}" ]] && cache_args=(--no-cache)
+log_dir=$(mktemp -d /tmp/forest-mlops-images.XXXXXX)
+
+# build NAME DOCKERFILE TARGET [ARGS...]
+build() {
+  local name=$1 dockerfile=$2 target=$3
+  shift 3
+  local target_args=()
+  [[ -n "$target" ]] && target_args=(--target "$target")
+  local t0=$SECONDS
+  if ! "$docker_bin" build --network host --progress plain "${cache_args[@]}" -f "$dockerfile" \
+    "${target_args[@]}" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "$@" \
+    -t "forest-mlops/$name:$tag" . >"$log_dir/$name.log" 2>&1; then
+    tail -40 "$log_dir/$name.log" >&2
+    echo "images: forest-mlops/$name failed (log: $log_dir/$name.log)" >&2
+    exit 1
+  fi
+  local id steps cached
+  id=$("$docker_bin" image inspect --format '{{ .Id }}' "forest-mlops/$name:$tag")
+  "$docker_bin" tag "forest-mlops/$name:$tag" "forest-mlops/$name:${id:7:12}"
+  steps=$(grep -c '^#[0-9]* \[' "$log_dir/$name.log" || true)
+  cached=$(grep -c '^#[0-9]* CACHED' "$log_dir/$name.log" || true)
+  echo "images: forest-mlops/$name:$tag = forest-mlops/$name:${id:7:12} in $((SECONDS - t0)) s ($cached of $steps steps cached)"
+}
+
+# Order and targets of skaffold.yaml's artifacts.
+build airflow images/airflow/Dockerfile "" --build-arg "AIRFLOW_IMAGE=$AIRFLOW_IMAGE"
+build mlflow images/services/Dockerfile mlflow
+build api-data images/services/Dockerfile api-data "${dataset_args[@]}"
+build inference images/services/Dockerfile inference
+rm -rf "$log_dir"
+echo "images: done in $((SECONDS - started)) s"
