@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup tools test lint format bench demo retrain clean help
+.PHONY: setup tools test lint format bench demo retrain clean help images
 
 help:
 	@echo "make demo     run the whole loop locally (data API -> Airflow DAGs -> MLflow -> inference)"
@@ -32,6 +32,10 @@ tools: setup
 
 test: setup tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Starts a Docker engine when none answers (scripts/docker-engine.sh); see scripts/images/build.sh.
+images:
+	bash scripts/images/build.sh
 
 lint: setup
 	$(BIN)/ruff check .
