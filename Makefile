@@ -57,3 +57,16 @@ retrain: setup
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+
+# A real kind cluster on this machine with nothing pulled from a registry: the toolchain (kind,
+# Kubernetes, etcd, CoreDNS, CNI, storage, node image) is built from the Go module proxy and
+# Debian, cached under /var/cache/forest-mlops/ (docs/KUBERNETES.md, "make cluster").
+.PHONY: cluster cluster-check cluster-down
+cluster:
+	bash scripts/cluster/up.sh
+
+cluster-check: setup
+	bash scripts/cluster/check.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+cluster-down:
+	bash scripts/cluster/down.sh
