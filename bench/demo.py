@@ -2,8 +2,9 @@
 
 1. setup: `git clone` of this checkout's HEAD into a temporary directory and
    `uv sync --frozen --all-extras` into a fresh .venv there, with uv's cache as it is on this
-   machine (warm: the packages are not downloaded again). A truly cold cache also downloads
-   about 1 GB, which depends on the network; the README should say so.
+   machine (warm: the packages are not downloaded again). What a truly cold cache also
+   downloads is summed from uv.lock by bench/figures.py (`download_bytes`), the one place the
+   docs take that size from; its time depends on the network.
 2. fresh clone: `forest-mlops demo` with its defaults (MIN_UPDATE_TIME 5 s, 3 requests per
    window, quick profile) from the clone's new venv, in a fresh work directory. This run also
    pays Python's first imports of the new venv (bytecode compilation). The dataset is
