@@ -244,9 +244,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONBytes({"status": "ok"})
 
     @app.get("/ready", summary="Readiness: a model is loaded")
-    async def ready() -> Response:
+    async def ready(no_champion_ok: bool = False) -> Response:
+        # no_champion_ok (the chart's readiness probe): also ready when the registry answered
+        # that no version has the alias yet. A fresh install has no champion until its DAGs
+        # train one, and a probe that waited for it would keep `helm install --wait` from ever
+        # finishing; a pod whose registry does have a champion stays unready until it has
+        # loaded it, so a rollout never swaps a serving pod for an empty one.
         current = holder.current
         if current is None:
+            state = holder.state
+            cold = state.alias_version is None and state.last_success_monotonic is not None
+            if no_champion_ok and cold:
+                return JSONBytes({"ready": True, "model_version": None})
             return JSONBytes({"ready": False, "detail": batcher.no_model_reason()}, 503)
         return JSONBytes({"ready": True, "model_version": current.version})
 

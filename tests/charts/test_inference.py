@@ -52,9 +52,12 @@ class TestDeployment:
     def test_runs_the_cli(self, deployment):
         assert container(deployment, "inference")["command"] == ["forest-mlops", "inference"]
 
-    def test_ready_only_with_a_model(self, deployment):
+    def test_ready_once_serving_what_the_registry_holds(self, deployment):
         main = container(deployment, "inference")
-        assert main["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+        assert main["readinessProbe"]["httpGet"] == {
+            "path": "/ready?no_champion_ok=true",
+            "port": "http",
+        }
         assert main["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
 
     def test_service_on_8001(self, platform_docs):

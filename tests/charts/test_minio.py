@@ -18,7 +18,7 @@ def statefulset(platform_docs):
 
 @pytest.fixture(scope="module")
 def job(platform_docs):
-    return find(platform_docs, "Job", "fm-minio-buckets")
+    return find(platform_docs, "Job", "fm-minio-buckets-1")
 
 
 class TestServer:
@@ -51,10 +51,12 @@ class TestServer:
 
 
 class TestBucketJob:
-    def test_runs_after_install_and_upgrade_and_replaces_the_last_one(self, job):
-        annotations = job["metadata"]["annotations"]
-        assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
-        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    def test_a_plain_job_one_per_release_revision(self, job):
+        # Not a hook: Helm runs post-install hooks only after every resource is Ready, which
+        # deadlocked `helm install --wait` (test_install_wait.py has the whole-chart check).
+        annotations = job["metadata"].get("annotations", {})
+        assert not any(key.startswith("helm.sh/hook") for key in annotations)
+        assert job["metadata"]["name"].endswith("-buckets-1")  # helm template's revision
 
     def test_creates_both_buckets_idempotently(self, job):
         command = container(job, "create-buckets")["command"]
