@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 # The training task fits several ensembles on two cores; the other tasks only read rows and
 # talk to MLflow. "base" is the worker container of the KubernetesExecutor's pod template.
+# Requests are what the scheduler reserves: small enough that the platform, a training run, a
+# retraining Job and one more task pod fit the documented kind cluster (4 CPUs, 8 GiB; docs/
+# KUBERNETES.md, tests/charts/test_sizing.py) instead of leaving the pod Pending and the DAG
+# hanging; the limits let a run use two whole cores and a large dataset when they are free.
 TRAINING_POD = {
     "pod_override": k8s.V1Pod(
         spec=k8s.V1PodSpec(
@@ -48,7 +52,7 @@ TRAINING_POD = {
                 k8s.V1Container(
                     name="base",
                     resources=k8s.V1ResourceRequirements(
-                        requests={"cpu": "2", "memory": "3Gi"},
+                        requests={"cpu": "750m", "memory": "1536Mi"},
                         limits={"cpu": "2", "memory": "6Gi"},
                     ),
                 )
