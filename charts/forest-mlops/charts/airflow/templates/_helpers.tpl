@@ -171,6 +171,10 @@ the execution API only.
       key: {{ .Values.trainDatabase.passwordKey }}
 - name: FOREST_DATABASE_URL
   value: {{ printf "mysql+pymysql://%s:$(TRAIN_DB_PASSWORD)@%s:%v/%s" .Values.trainDatabase.user (include "airflow.trainDbHost" .) .Values.trainDatabase.port .Values.trainDatabase.name | quote }}
+# matplotlib (MLflow's plots) writes its cache under $MPLCONFIGDIR, else under $HOME, which the
+# read-only root filesystem refuses: point it at the /tmp emptyDir (as the retraining Job does).
+- name: MPLCONFIGDIR
+  value: /tmp/matplotlib
 {{- include "airflow.logsEnv" . }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
