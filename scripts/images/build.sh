@@ -20,8 +20,13 @@ export DOCKER_BUILDKIT=1
 tag=${FOREST_IMAGE_TAG:-dev}
 started=$SECONDS
 
-bases=$(bash scripts/images/standins.sh bases)
-services=$(bash scripts/images/standins.sh services)
+log_dir=$(mktemp -d /tmp/forest-mlops-images.XXXXXX)
+bases=$(bash scripts/images/standins.sh bases 2>"$log_dir/bases.err") || { cat "$log_dir/bases.err" >&2; exit 1; }
+cat "$log_dir/bases.err" >&2
+services=$(bash scripts/images/standins.sh services 2>"$log_dir/services.err") || { cat "$log_dir/services.err" >&2; exit 1; }
+cat "$log_dir/services.err" >&2
+built=$(cat "$log_dir"/*.err | grep -c ': built in\|imported' || true)
+reused=$(cat "$log_dir"/*.err | grep -c ': reused' || true)
 PYTHON_IMAGE=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$bases")
 AIRFLOW_IMAGE=$(sed -n 's/^AIRFLOW_IMAGE=//p' <<<"$bases")
 echo "images: bases and stand-ins ready in $((SECONDS - started)) s: $(tr '\n' ' ' <<<"$bases$services")"
@@ -39,7 +44,6 @@ echo "images: api-data dataset: $DATASET_SOURCE${dataset_image:+ ($dataset_file)
 
 cache_args=()
 [[ -n "${FOREST_IMAGES_NO_CACHE:-}" ]] && cache_args=(--no-cache)
-log_dir=$(mktemp -d /tmp/forest-mlops-images.XXXXXX)
 
 # build NAME DOCKERFILE TARGET [ARGS...]
 build() {
@@ -69,4 +73,5 @@ build mlflow images/services/Dockerfile mlflow
 build api-data images/services/Dockerfile api-data "${dataset_args[@]}"
 build inference images/services/Dockerfile inference
 rm -rf "$log_dir"
-echo "images: done in $((SECONDS - started)) s"
+if ((built > 0)); then kind=cold; else kind=warm; fi
+echo "images: done in $((SECONDS - started)) s ($kind: $built stand-in(s) built, $reused reused; cached steps above)"

@@ -1,0 +1,197 @@
+"""The chart's pods as containers of the images `make images` built (tests/images/pods.py).
+
+Every container test runs against these session-wide pods on one Docker network, started on
+first use: MySQL (the MariaDB stand-in), S3 (the moto stand-in), MLflow, api-data, inference and
+the Airflow control plane. Without a Docker engine the tests are skipped with a printed reason;
+with one, missing images are an error (`make images` builds them; .ci/run does).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.images.pods import DOCKER, Pod, docker, engine_answers, image_exists, new_workdir
+from tests.support.helm import find, render_chart
+
+TAG = os.environ.get("FOREST_IMAGE_TAG", "dev")
+PROJECT_IMAGES = {
+    name: f"forest-mlops/{name}:{TAG}" for name in ("airflow", "mlflow", "api-data", "inference")
+}
+# The stand-ins scripts/images/standins.sh builds for the chart's mysql and minio.
+MYSQL_IMAGE = ("forest-mlops-standin/mariadb", "10.11-bookworm")
+S3_IMAGE = ("forest-mlops-standin/s3", "moto-5.2.5")
+
+
+def chart_values() -> dict[str, Any]:
+    def image(name: str) -> dict[str, Any]:
+        repository, tag = PROJECT_IMAGES[name].rsplit(":", 1)
+        return {"image": {"repository": repository, "tag": tag}}
+
+    return {
+        "mysql": {"image": {"repository": MYSQL_IMAGE[0], "tag": MYSQL_IMAGE[1]}},
+        "minio": {"image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]}},
+        "mlflow": image("mlflow"),
+        "api-data": image("api-data"),
+        "inference": image("inference"),
+        "airflow": image("airflow"),
+    }
+
+
+@pytest.fixture(scope="session")
+def engine() -> str:
+    if not engine_answers():
+        message = (
+            "\n*** tests/images SKIPPED: no Docker engine answers "
+            "(bash scripts/docker-engine.sh starts one; .ci/run does) ***\n"
+        )
+        print(message, file=sys.stderr, flush=True)
+        pytest.skip(message.strip())
+    return DOCKER
+
+
+def need_images(*names: str) -> None:
+    missing = [name for name in names if not image_exists(name)]
+    if missing:
+        pytest.fail(f"images missing: {missing}: run `make images` first")
+
+
+@pytest.fixture(scope="session")
+def docs() -> list[dict[str, Any]]:
+    return render_chart(chart_values())
+
+
+@pytest.fixture(scope="session")
+def network(engine: str) -> Iterator[str]:
+    name = f"fmtest-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", name)
+    yield name
+    proc = docker("ps", "-aq", "--filter", f"network={name}", check=False)
+    ids = proc.stdout.split()
+    if ids:
+        docker("rm", "--force", *ids, check=False)
+    docker("network", "rm", name, check=False)
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return new_workdir("forest-mlops-pods-")
+
+
+def start(
+    docs: list[dict[str, Any]], network: str, workdir: Path, kind: str, name: str, **kw: Any
+) -> Pod:
+    pod = Pod(docs, find(docs, kind, name), network, name, workdir / name, **kw)
+    need_images(
+        *{c["image"] for c in [*pod.spec.get("initContainers", []), *pod.spec["containers"]]}
+    )
+    return pod.start()
+
+
+@pytest.fixture(scope="session")
+def mysql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
+    pod = start(docs, network, workdir, "StatefulSet", "fm-mysql")
+    # The startup probe allows 10 minutes for the first initialisation.
+    pod.wait_ready(timeout=300, kind="startupProbe")
+    pod.wait_ready(timeout=60)
+    return pod
+
+
+@pytest.fixture(scope="session")
+def s3(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
+    pod = start(docs, network, workdir, "StatefulSet", "fm-minio")
+    pod.wait_ready(timeout=120)
+    # The chart's bucket Job runs MinIO's mc image, which cannot be had here: the buckets it
+    # would create are created with the same credentials through the S3 API.
+    run_client(
+        network,
+        PROJECT_IMAGES["mlflow"],
+        "import boto3, os\n"
+        "s3 = boto3.client('s3', endpoint_url='http://fm-minio:9000', region_name='us-east-1',\n"
+        "    aws_access_key_id=os.environ['U'], aws_secret_access_key=os.environ['P'])\n"
+        "for bucket in os.environ['BUCKETS'].split(','):\n"
+        "    s3.create_bucket(Bucket=bucket)\n",
+        env={**minio_credentials(docs), "BUCKETS": "mlflow,airflow-logs"},
+    )
+    return pod
+
+
+def minio_credentials(docs: list[dict[str, Any]]) -> dict[str, str]:
+    import base64
+
+    data = find(docs, "Secret", "fm-minio")["data"]
+    return {
+        "U": base64.b64decode(data["root-user"]).decode(),
+        "P": base64.b64decode(data["root-password"]).decode(),
+    }
+
+
+def run_client(
+    network: str, image: str, script: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> str:
+    """A throw-away client pod on the network: `python -c script` in that image; its stdout."""
+    args = ["run", "--rm", "--network", network, "--entrypoint", "python"]
+    for key, value in (env or {}).items():
+        args += ["--env", f"{key}={value}"]
+    proc = subprocess.run(
+        [DOCKER, *args, image, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, (
+        f"client exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def mlflow(docs: list[dict[str, Any]], network: str, workdir: Path, mysql: Pod, s3: Pod) -> Pod:
+    pod = start(docs, network, workdir, "Deployment", "fm-mlflow")
+    pod.wait_ready(timeout=300)
+    return pod
+
+
+@pytest.fixture(scope="session")
+def api_data(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
+    pod = start(docs, network, workdir, "Deployment", "fm-api-data")
+    pod.wait_ready(timeout=180)
+    return pod
+
+
+@pytest.fixture(scope="session")
+def inference(docs: list[dict[str, Any]], network: str, workdir: Path, mlflow: Pod) -> Pod:
+    return start(docs, network, workdir, "Deployment", "fm-inference")
+
+
+@pytest.fixture(scope="session")
+def airflow_scheduler(
+    docs: list[dict[str, Any]], network: str, workdir: Path, mysql: Pod, s3: Pod
+) -> Pod:
+    # Its init container runs `airflow db migrate`: the metadata DB is ready once it is started.
+    pod = start(docs, network, workdir, "Deployment", "fm-airflow-scheduler")
+    return pod
+
+
+@pytest.fixture(scope="session")
+def airflow_api_server(
+    docs: list[dict[str, Any]], network: str, workdir: Path, airflow_scheduler: Pod
+) -> Pod:
+    pod = start(docs, network, workdir, "Deployment", "fm-airflow-api-server")
+    pod.wait_ready(timeout=300)
+    return pod
+
+
+@pytest.fixture(scope="session")
+def airflow_dag_processor(
+    docs: list[dict[str, Any]], network: str, workdir: Path, airflow_scheduler: Pod
+) -> Pod:
+    return start(docs, network, workdir, "Deployment", "fm-airflow-dag-processor")

@@ -1,0 +1,219 @@
+"""Every long-running container of the chart, from its image, as the chart renders it
+(tests/images/pods.py), on one Docker network under the chart's Service names."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.images.conftest import PROJECT_IMAGES, minio_credentials, run_client
+from tests.images.pods import Pod
+from tests.support.helm import find
+
+# One record in the course layout (the first row of the UCI file, recoded).
+RECORD = {
+    "Elevation": 2596, "Aspect": 51, "Slope": 3, "Horizontal_Distance_To_Hydrology": 258,
+    "Vertical_Distance_To_Hydrology": 0, "Horizontal_Distance_To_Roadways": 510,
+    "Hillshade_9am": 221, "Hillshade_Noon": 232, "Hillshade_3pm": 148,
+    "Horizontal_Distance_To_Fire_Points": 6279, "Wilderness_Area": "Rawah",
+    "Soil_Type": "C7745",
+}  # fmt: skip
+
+
+def secret(docs: list[dict[str, Any]], name: str, key: str) -> str:
+    return base64.b64decode(find(docs, "Secret", name)["data"][key]).decode()
+
+
+def http(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_mysql_init_applies_the_schema_and_the_users(
+    mysql: Pod, docs: list[dict[str, Any]], network: str
+) -> None:
+    # The probe's own option file (written by the chart's init container) logs root in.
+    proc = mysql.exec(
+        "mysql", "--defaults-extra-file=/etc/mysql-probe/client.cnf", "-N", "-e",
+        "SHOW TABLES IN train_data; SELECT CONCAT('user:', user) FROM mysql.user;"
+        " SHOW DATABASES;",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    words = set(proc.stdout.split())
+    assert {"forest_cover_data", "rejected_rows", "ingestion_log", "inference_log"} <= words
+    assert {"user:train", "user:mlflow", "user:airflow", "user:inference"} <= words
+    assert {"mlflow", "airflow", "train_data"} <= words
+    # Each user logs in over the network with the chart's generated password; root may not.
+    script = (
+        "import os, pymysql\n"
+        "for user in ('train', 'mlflow', 'airflow', 'inference'):\n"
+        "    pymysql.connect(host='fm-mysql', user=user, password=os.environ[user]).close()\n"
+        "try:\n"
+        "    pymysql.connect(host='fm-mysql', user='root', password=os.environ['root'])\n"
+        "except pymysql.err.OperationalError:\n"
+        "    print('root refused')\n"
+    )
+    env = {
+        u: secret(docs, "fm-mysql", f"{u}-password")
+        for u in ("train", "mlflow", "airflow", "inference", "root")
+    }
+    assert "root refused" in run_client(network, PROJECT_IMAGES["mlflow"], script, env)
+
+
+MLFLOW_CLIENT = """
+import os, boto3, mlflow
+mlflow.set_tracking_uri("http://fm-mlflow:5000")
+with mlflow.start_run() as run:
+    mlflow.log_text("stored through the tracking server", "notes/hello.txt")
+s3 = boto3.client("s3", endpoint_url="http://fm-minio:9000", region_name="us-east-1",
+                  aws_access_key_id=os.environ["U"], aws_secret_access_key=os.environ["P"])
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mlflow").get("Contents", [])]
+print([k for k in keys if run.info.run_id in k and k.endswith("notes/hello.txt")])
+"""
+
+
+def test_mlflow_serves_and_stores_an_artifact_in_s3(
+    mlflow: Pod, docs: list[dict[str, Any]], network: str
+) -> None:
+    out = run_client(network, PROJECT_IMAGES["mlflow"], MLFLOW_CLIENT, minio_credentials(docs))
+    assert out.strip().splitlines()[-1].endswith("notes/hello.txt']"), out
+
+
+def test_api_data_serves_data(api_data: Pod) -> None:
+    status, body = http(f"http://{api_data.ip}:8000/data?group_number=1")
+    assert status == 200, body[:500]
+    payload = json.loads(body)
+    assert payload["group_number"] == 1 and len(payload["data"]) > 0
+
+
+@pytest.fixture(scope="session")
+def champion(
+    docs: list[dict[str, Any]], network: str, mlflow: Pod, api_data: Pod, mysql: Pod
+) -> None:
+    """Rows collected from api-data into MySQL, then a quick training run that registers and
+    promotes a champion: the project's own CLI in its Airflow image, with a task pod's env."""
+    pod_template = yaml_pod_template(docs)
+    env = pod_env(docs, pod_template)
+    script = (
+        "import subprocess, sys\n"
+        "for argv in (['forest-mlops', 'ingest', '--requests-per-window', '3'],\n"
+        "             ['forest-mlops', 'train', '--profile', 'quick']):\n"
+        "    subprocess.run(argv, check=True)\n"
+    )
+    run_client(network, PROJECT_IMAGES["airflow"], script, env, timeout=900)
+
+
+def yaml_pod_template(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    import yaml
+
+    data = find(docs, "ConfigMap", "fm-airflow-pod-template")["data"]
+    return dict(yaml.safe_load(data["pod_template_file.yaml"]))
+
+
+def pod_env(docs: list[dict[str, Any]], pod: dict[str, Any]) -> dict[str, str]:
+    from tests.images.pods import full_env
+
+    return full_env(docs, pod["spec"]["containers"][0])
+
+
+def test_inference_is_not_ready_without_a_champion_and_serves_once_one_exists(
+    inference: Pod, docs: list[dict[str, Any]], network: str, request: pytest.FixtureRequest
+) -> None:
+    import time
+
+    time.sleep(5)
+    assert inference.running(), inference.logs()
+    # No champion: nothing served. (The chart's readiness probe, /ready?no_champion_ok=true,
+    # lets the pod be Ready meanwhile so `helm install --wait` can finish.)
+    assert http(f"http://{inference.ip}:8001/ready")[0] == 503
+    status, _ = http(
+        f"http://{inference.ip}:8001/predict",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 503
+    request.getfixturevalue("champion")
+    # The service polls the registry; /reload asks at once.
+    http(f"http://{inference.ip}:8001/reload", data=b"")
+    inference.wait_ready(timeout=180)
+    assert http(f"http://{inference.ip}:8001/ready")[0] == 200
+    status, body = http(
+        f"http://{inference.ip}:8001/predict",
+        data=json.dumps(RECORD).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 200, body[:1000]
+    answer = json.loads(body)
+    assert answer["cover_type"] in range(7) and answer["model_version"], answer
+
+
+def test_airflow_db_migrate_ran_in_the_scheduler_init_container(airflow_scheduler: Pod) -> None:
+    proc = airflow_scheduler.exec(
+        "airflow", "db", "check-migrations", "--migration-wait-timeout", "1"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_scheduler_stays_up(airflow_scheduler: Pod) -> None:
+    airflow_scheduler.wait_ready(timeout=300, kind="livenessProbe")
+
+
+def api_token(docs: list[dict[str, Any]], server: Pod) -> str:
+    password = secret(docs, "fm-airflow", "admin-password")
+    status, body = http(
+        f"http://{server.ip}:8080/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status in (200, 201), body[:500]
+    return str(json.loads(body)["access_token"])
+
+
+def test_the_api_server_starts_and_the_generated_admin_password_logs_in(
+    airflow_api_server: Pod, docs: list[dict[str, Any]]
+) -> None:
+    token = api_token(docs, airflow_api_server)
+    status, _ = http(
+        f"http://{airflow_api_server.ip}:8080/api/v2/dags",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert status == 200
+    status, _ = http(
+        f"http://{airflow_api_server.ip}:8080/auth/token",
+        data=json.dumps({"username": "admin", "password": "wrong"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status in (401, 403)
+
+
+def test_the_dag_processor_parses_both_dags_with_no_import_error(
+    airflow_dag_processor: Pod, airflow_api_server: Pod, docs: list[dict[str, Any]]
+) -> None:
+    import time
+
+    headers = {"Authorization": f"Bearer {api_token(docs, airflow_api_server)}"}
+    base = f"http://{airflow_api_server.ip}:8080/api/v2"
+    deadline = time.monotonic() + 300
+    dags: set[str] = set()
+    while time.monotonic() < deadline:
+        assert airflow_dag_processor.running(), airflow_dag_processor.logs()
+        _, body = http(f"{base}/dags", headers=headers)
+        dags = {d["dag_id"] for d in json.loads(body).get("dags", [])}
+        if len(dags) >= 2:
+            break
+        time.sleep(5)
+    assert dags == {"forest_cover_data_extraction", "forest_cover_model_training"}
+    _, body = http(f"{base}/importErrors", headers=headers)
+    assert json.loads(body)["total_entries"] == 0, body[:3000]
+    assert airflow_dag_processor.probe("livenessProbe")
