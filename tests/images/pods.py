@@ -269,3 +269,17 @@ class Pod:
 
 def new_workdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def run_once(
+    pod: Pod, argv: Sequence[str], container: str | None = None, timeout: float = 600
+) -> str:
+    """The pod's main container spec (env, user, mounts, read-only root) running `argv` instead of
+    its command, to completion; its stdout. Fails with the output when it exits non-zero."""
+    item = dict(pod.container(container))
+    item["command"], item["args"] = list(argv[:1]), list(argv[1:])
+    proc = docker(*pod.run_args(item, detach=False), check=False, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"{argv[:3]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-4000:]}"
+    )
+    return proc.stdout

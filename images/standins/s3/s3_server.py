@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     host, _, port = args.address.rpartition(":")
     app = with_health(DomainDispatcherApplication(create_backend_app))
-    print(f"s3 stand-in (moto) on {host or '0.0.0.0'}:{port}", flush=True)
+    sys.stderr.write(f"s3 stand-in (moto) on {host or '0.0.0.0'}:{port}\n")
     run_simple(host or "0.0.0.0", int(port), app, threaded=True, use_reloader=False)
     return 0
 
