@@ -47,16 +47,38 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version }}
 
 {{/*
 A generated secret value, base64-encoded: the value already in the cluster when the Secret
-exists (so upgrades keep it), else a new random one. Call with
+exists (so upgrades keep it); else, when global.generatedSecretsSeed is set, one derived from
+that seed, the release, the namespace, the Secret and the key (so `helm template` and
+`skaffold render` give the same manifest every time, for GitOps diffs); else a new random one.
+No value is ever a default: without a seed or a cluster every render draws new ones. Call with
 (dict "ctx" $ "secret" "fm-mysql" "key" "root-password" "length" 32).
 */}}
 {{- define "forest-mlops.generatedSecretValue" -}}
 {{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
+{{- $seed := include "forest-mlops.secretsSeed" .ctx -}}
 {{- if and $existing (index ($existing.data | default dict) .key) -}}
 {{- index $existing.data .key -}}
+{{- else if $seed -}}
+{{- include "forest-mlops.derivedSecret" . | b64enc -}}
 {{- else -}}
 {{- randAlphaNum (int .length) | b64enc -}}
 {{- end -}}
+{{- end }}
+
+{{/* global.generatedSecretsSeed, or empty; at least 32 characters (check-values.yaml). */}}
+{{- define "forest-mlops.secretsSeed" -}}
+{{- dig "generatedSecretsSeed" "" (.Values.global | default dict) -}}
+{{- end }}
+
+{{/*
+A value derived from the seed (hex of two chained SHA-256 digests, 4 bits a character, up to
+128 characters): distinct for every release, namespace, Secret and key. Same arguments as
+forest-mlops.generatedSecretValue.
+*/}}
+{{- define "forest-mlops.derivedSecret" -}}
+{{- $seed := include "forest-mlops.secretsSeed" .ctx -}}
+{{- $first := sha256sum (printf "forest-mlops\n%s\n%s\n%s\n%s\n%s" $seed .ctx.Release.Name .ctx.Release.Namespace .secret .key) -}}
+{{- trunc (int .length) (printf "%s%s" $first (sha256sum (printf "%s\n%s" $first $seed))) -}}
 {{- end }}
 
 {{/*
