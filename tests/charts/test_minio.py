@@ -83,3 +83,46 @@ class TestBucketJob:
         assert job["spec"]["backoffLimit"] > 0
         assert job["spec"]["activeDeadlineSeconds"] > 0
         assert job["spec"]["ttlSecondsAfterFinished"] == 600
+
+
+def test_boto3_bucket_client_creates_the_buckets_on_a_real_s3_server(tmp_path):
+    """minio.bucketJob.client=boto3 (for images without mc, as the offline e2e uses): the
+    rendered command, run as the pod would run it, against moto's S3 server; twice, since
+    every release revision runs it again."""
+    import os
+    import subprocess
+    import sys
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.helm import render_chart
+
+    docs = render_chart(
+        {"airflow": {"enabled": False}, "minio": {"bucketJob": {"client": "boto3"}}}
+    )
+    job = find(docs, "Job", "fm-minio-buckets-1")
+    assert "initContainers" not in job["spec"]["template"]["spec"]
+    main = container(job, "create-buckets")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {**os.environ, "S3_ENDPOINT_URL": endpoint, "HOME": str(tmp_path)}
+        env.update(MINIO_ROOT_USER="u", MINIO_ROOT_PASSWORD="p")
+        argv = [sys.executable, *main["command"][1:]]
+        for expected in ("created", "exists"):
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            assert f"bucket mlflow: {expected}" in proc.stdout
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="u",
+            aws_secret_access_key="p",
+            region_name="us-east-1",
+        )
+        assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {"mlflow", "airflow-logs"}
+    finally:
+        server.stop()

@@ -46,7 +46,7 @@ class TestStores:
     def test_minio_accepts_only_s3_clients_on_9000(self, platform_docs):
         policy = find(platform_docs, "NetworkPolicy", "fm-minio")
         assert selects(policy, pod_labels(platform_docs)["StatefulSet/fm-minio"])
-        assert not selects(policy, pod_labels(platform_docs)["Job/fm-minio-buckets"])
+        assert not selects(policy, pod_labels(platform_docs)["Job/fm-minio-buckets-1"])
         assert policy["spec"]["ingress"] == [
             {
                 "from": [{"podSelector": {"matchLabels": {"forest-mlops/s3-client": "true"}}}],
@@ -74,9 +74,9 @@ class TestStores:
             for name, labels in pod_labels(full_docs).items()
             if labels.get("forest-mlops/s3-client") == "true"
         }
-        assert {"Deployment/fm-mlflow", "Job/fm-minio-buckets"} <= clients
+        assert {"Deployment/fm-mlflow", "Job/fm-minio-buckets-1"} <= clients
         assert "Deployment/fm-airflow-api-server" in clients  # reads task logs from S3
-        others = clients - {"Deployment/fm-mlflow", "Job/fm-minio-buckets"}
+        others = clients - {"Deployment/fm-mlflow", "Job/fm-minio-buckets-1"}
         assert all(name.split("/")[1].startswith("fm-airflow-") for name in others), others
         assert "Deployment/fm-inference" not in clients
 
@@ -96,7 +96,7 @@ class TestServices:
 
     def test_bucket_job_accepts_nothing(self, platform_docs):
         policy = find(platform_docs, "NetworkPolicy", "fm-minio-buckets")
-        assert selects(policy, pod_labels(platform_docs)["Job/fm-minio-buckets"])
+        assert selects(policy, pod_labels(platform_docs)["Job/fm-minio-buckets-1"])
         assert "ingress" not in policy["spec"]
 
     def test_every_pod_is_selected_by_a_policy(self, platform_docs):

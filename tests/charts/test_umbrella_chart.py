@@ -22,7 +22,7 @@ DEFAULT_INVENTORY = {
     ("Deployment", "fm-api-data"),
     ("Deployment", "fm-inference"),
     ("Deployment", "fm-mlflow"),
-    ("Job", "fm-minio-buckets"),
+    ("Job", "fm-minio-buckets-1"),
     ("NetworkPolicy", "fm-api-data"),
     ("NetworkPolicy", "fm-inference"),
     ("NetworkPolicy", "fm-minio"),
