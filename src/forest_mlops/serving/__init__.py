@@ -1,0 +1,1 @@
+"""What serving needs from a registered model: loading it, its compiled form, its cost."""

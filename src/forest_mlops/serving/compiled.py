@@ -1,0 +1,257 @@
+"""A fitted forest pipeline compiled for serving: numpy preprocessing + an ONNX tree ensemble.
+
+Why: the fitted ExtraTrees pipeline costs 133 MB as an sklearn artifact (each node stores
+impurity, sample counts and a 7-class value array) and about 7 ms of pandas/ColumnTransformer
+work per predict call whatever the row count. Serving needs far less: for each interior node a
+feature, a threshold and two children; for each leaf its class. This module writes exactly
+that into one ONNX `TreeEnsemble` node (ai.onnx.ml opset 5, tensor attributes), evaluated by
+ONNX Runtime's tree kernels, and replaces the pipeline's encoding step by a few numpy
+operations that build the same matrix.
+
+The compiled form predicts the same classes as the fitted pipeline, by construction:
+- the trees see the same float32 matrix (sklearn casts its input to float32 before the trees);
+- sklearn goes left when `x <= threshold` with a float64 threshold; for a float32 x that is
+  the same as `x <= t32` where t32 is the largest float32 not above the threshold, which is what
+  is stored (a plain cast could round up and send a value equal to t32 the wrong way);
+- every leaf of these forests is pure (min_samples_leaf=1, no identical rows with different
+  labels left unsplit), so a tree's vote is a one-hot vector, the ensemble sums exact integer
+  votes and the argmax (first maximum on ties, as numpy and sklearn) is the same class.
+  A forest with an impure leaf is refused (NotCompilable), not approximated.
+`compile_pipeline` also checks the equality on the rows it is given before returning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from forest_mlops import schema
+from forest_mlops.training.features import derive
+
+ONNX_FILE: Final = "forest.onnx"
+_ML_DOMAIN: Final = "ai.onnx.ml"
+
+
+class NotCompilableError(ValueError):
+    """The pipeline cannot be compiled into a form with exactly the same predictions."""
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How the pipeline's encode step lays out its columns: one-hot categories, then numbers."""
+
+    categories: tuple[tuple[str, ...], ...]  # per categorical column, in schema order
+    numeric: tuple[str, ...]  # the passthrough columns after the one-hot block
+
+    @property
+    def width(self) -> int:
+        return sum(len(c) for c in self.categories) + len(self.numeric)
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        """The float32 matrix the trees see, built without pandas concat or sklearn checks."""
+        missing = [c for c in schema.FEATURE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise KeyError(f"missing feature column(s): {', '.join(missing)}")
+        rows = len(frame)
+        out = np.zeros((rows, self.width), dtype=np.float32)
+        offset = 0
+        for column, vocabulary in zip(schema.CATEGORICAL_COLUMNS, self.categories, strict=True):
+            codes = pd.Categorical(frame[column].astype(str), categories=vocabulary).codes
+            known = codes >= 0  # unknown values: all zeros, as handle_unknown="ignore"
+            out[np.flatnonzero(known), offset + codes[known]] = 1.0
+            offset += len(vocabulary)
+        derived = derive(frame)
+        for column in self.numeric:
+            source = derived[column] if column in derived.columns else frame[column]
+            out[:, offset] = source.to_numpy(dtype=np.float64)
+            offset += 1
+        return out
+
+
+def encoding_of(pipeline: Any) -> Encoding:
+    """The layout of a fitted forest pipeline (pipelines._one_hot_encoding), or refuse."""
+    encode = pipeline.named_steps.get("encode")
+    if encode is None or len(encode.transformers_) < 1:
+        raise NotCompilableError("the pipeline has no fitted encode step")
+    name, encoder, columns = encode.transformers_[0]
+    if type(encoder).__name__ != "OneHotEncoder" or list(columns) != list(
+        schema.CATEGORICAL_COLUMNS
+    ):
+        raise NotCompilableError(f"the encode step is not a one-hot of the categories ({name})")
+    categories = tuple(tuple(str(v) for v in c) for c in encoder.categories_)
+    names = [str(n) for n in encode.get_feature_names_out()]
+    n_onehot = sum(len(c) for c in categories)
+    return Encoding(categories=categories, numeric=tuple(names[n_onehot:]))
+
+
+def _threshold_below(thresholds: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    as32 = thresholds.astype(np.float32)
+    up = as32.astype(np.float64) > thresholds
+    as32[up] = np.nextafter(as32[up], np.float32(-np.inf))
+    return as32
+
+
+def forest_to_onnx(forest: Any, n_features: int) -> bytes:
+    """One ai.onnx.ml TreeEnsemble (opset 5) summing one vote per tree into n_classes outputs."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    n_classes = len(forest.classes_)
+    feature: list[np.ndarray[Any, Any]] = []
+    split: list[np.ndarray[Any, Any]] = []
+    true_ids: list[np.ndarray[Any, Any]] = []
+    false_ids: list[np.ndarray[Any, Any]] = []
+    true_leaf: list[np.ndarray[Any, Any]] = []
+    false_leaf: list[np.ndarray[Any, Any]] = []
+    leaf_target: list[np.ndarray[Any, Any]] = []
+    roots: list[int] = []
+    node_base = leaf_base = 0
+    for tree in (e.tree_ for e in forest.estimators_):
+        left, right = tree.children_left, tree.children_right
+        is_leaf = left == -1
+        values = tree.value[:, 0, :]
+        if np.any((values[is_leaf] > 0).sum(axis=1) != 1):
+            raise NotCompilableError("a tree has an impure leaf; its vote is not one class")
+        # Interior nodes and leaves get their own consecutive numbering, tree after tree.
+        index = np.empty(tree.node_count, dtype=np.int64)
+        index[~is_leaf] = node_base + np.arange(int((~is_leaf).sum()))
+        index[is_leaf] = leaf_base + np.arange(int(is_leaf.sum()))
+        interior = np.flatnonzero(~is_leaf)
+        if interior.size == 0:  # a one-leaf tree: one node whose both branches are that leaf
+            feature.append(np.zeros(1, np.int64))
+            split.append(np.zeros(1, np.float32))
+            for ids in (true_ids, false_ids):
+                ids.append(index[:1])
+            for flags in (true_leaf, false_leaf):
+                flags.append(np.ones(1, np.int64))
+            roots.append(node_base)
+            node_base += 1
+        else:
+            feature.append(tree.feature[interior].astype(np.int64))
+            split.append(_threshold_below(tree.threshold[interior]))
+            true_ids.append(index[left[interior]])
+            false_ids.append(index[right[interior]])
+            true_leaf.append(is_leaf[left[interior]].astype(np.int64))
+            false_leaf.append(is_leaf[right[interior]].astype(np.int64))
+            roots.append(int(index[0]))
+            node_base += interior.size
+        leaf_target.append(np.argmax(values[is_leaf], axis=1).astype(np.int64))
+        leaf_base += int(is_leaf.sum())
+
+    def joined(parts: Sequence[np.ndarray[Any, Any]]) -> list[int]:
+        return [int(v) for v in np.concatenate(parts)]
+
+    splits = np.concatenate(split)
+    targets = np.concatenate(leaf_target)
+    ensemble = helper.make_node(
+        "TreeEnsemble",
+        ["X"],
+        ["votes"],
+        domain=_ML_DOMAIN,
+        n_targets=n_classes,
+        aggregate_function=1,  # SUM
+        post_transform=0,  # NONE
+        tree_roots=roots,
+        nodes_featureids=joined(feature),
+        nodes_splits=numpy_helper.from_array(splits),
+        nodes_modes=numpy_helper.from_array(np.zeros(splits.size, dtype=np.uint8)),  # LEQ
+        nodes_truenodeids=joined(true_ids),
+        nodes_falsenodeids=joined(false_ids),
+        nodes_trueleafs=joined(true_leaf),
+        nodes_falseleafs=joined(false_leaf),
+        leaf_targetids=[int(v) for v in targets],
+        leaf_weights=numpy_helper.from_array(np.ones(targets.size, dtype=np.float32)),
+    )
+    graph = helper.make_graph(
+        [ensemble],
+        "forest",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("votes", TensorProto.FLOAT, [None, n_classes])],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(_ML_DOMAIN, 5)],
+        producer_name="forest_mlops.serving.compiled",
+    )
+    model.ir_version = 10
+    return bytes(model.SerializeToString())
+
+
+def model_threads() -> int:
+    """Threads for one predict call: FOREST_MODEL_THREADS, else 2 (the platform's pod size)."""
+    value = os.environ.get("FOREST_MODEL_THREADS", "2")
+    try:
+        threads = int(value)
+    except ValueError:
+        raise ValueError(f"FOREST_MODEL_THREADS must be a whole number, got {value!r}") from None
+    if threads < 1:
+        raise ValueError(f"FOREST_MODEL_THREADS must be at least 1, got {threads}")
+    return threads
+
+
+class CompiledForest:
+    """Predicts like the fitted pipeline from (encoding, ONNX bytes); what serving holds."""
+
+    def __init__(
+        self,
+        encoding: Encoding,
+        classes: Sequence[int],
+        n_trees: int,
+        onnx_bytes: bytes,
+        *,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.encoding = encoding
+        self.classes_ = np.asarray(classes)
+        self.n_trees = n_trees
+        options = ort.SessionOptions()
+        # ONNX Runtime's tree kernel runs one record (or a few) on one thread and splits large
+        # batches across `threads`; its threads must not spin while idle, or they steal the CPU
+        # the HTTP side of the service needs between batches.
+        options.intra_op_num_threads = threads if threads is not None else model_threads()
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            onnx_bytes, options, providers=["CPUExecutionProvider"]
+        )
+
+    def votes(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        matrix = self.encoding.transform(frame)
+        return np.asarray(self._session.run(None, {"X": matrix})[0])
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        # The mean of one-hot votes: sklearn's predict_proba of a forest with pure leaves.
+        return self.votes(frame).astype(np.float64) / self.n_trees
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        return np.asarray(self.classes_[np.argmax(self.votes(frame), axis=1)])
+
+
+def compile_pipeline(pipeline: Any, check_rows: pd.DataFrame) -> tuple[CompiledForest, bytes]:
+    """Compile a fitted forest pipeline; refuse unless it predicts the same on `check_rows`."""
+    forest = pipeline.named_steps["model"]
+    if not hasattr(forest, "estimators_") or not hasattr(forest.estimators_[0], "tree_"):
+        raise NotCompilableError(f"{type(forest).__name__} is not a forest of decision trees")
+    encoding = encoding_of(pipeline)
+    if encoding.width != forest.n_features_in_:
+        raise NotCompilableError(
+            f"the encoding builds {encoding.width} columns, the forest expects "
+            f"{forest.n_features_in_}"
+        )
+    onnx_bytes = forest_to_onnx(forest, encoding.width)
+    compiled = CompiledForest(encoding, list(forest.classes_), len(forest.estimators_), onnx_bytes)
+    features = check_rows.loc[:, list(schema.FEATURE_COLUMNS)]
+    expected = np.asarray(pipeline.predict(features))
+    got = compiled.predict(features)
+    differ = int(np.sum(expected != got))
+    if differ:
+        raise NotCompilableError(
+            f"the compiled forest predicts a different class for {differ} of {len(features)} rows"
+        )
+    return compiled, onnx_bytes
