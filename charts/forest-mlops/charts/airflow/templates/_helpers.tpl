@@ -267,3 +267,16 @@ imagePullSecrets:
 {{- define "airflow.configChecksum" -}}
 checksum/airflow-config: {{ include "airflow.config" . | sha256sum }}
 {{- end }}
+
+{{/*
+A generated value derived from global.generatedSecretsSeed (empty without a seed): the same
+derivation as the umbrella chart's forest-mlops.derivedSecret, kept here so that this subchart
+also renders on its own. Call with (dict "ctx" $ "secret" NAME "key" KEY "length" N).
+*/}}
+{{- define "airflow.derivedSecret" -}}
+{{- $seed := dig "generatedSecretsSeed" "" (.ctx.Values.global | default dict) -}}
+{{- if $seed -}}
+{{- $first := sha256sum (printf "forest-mlops\n%s\n%s\n%s\n%s\n%s" $seed .ctx.Release.Name .ctx.Release.Namespace .secret .key) -}}
+{{- trunc (int .length) (printf "%s%s" $first (sha256sum (printf "%s\n%s" $first $seed))) -}}
+{{- end -}}
+{{- end }}
