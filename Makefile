@@ -74,3 +74,11 @@ cluster-check: setup
 
 cluster-down:
 	bash scripts/cluster/down.sh
+
+# The whole loop on the kind cluster of `make cluster` (issue 14): skaffold (built from its Go
+# module, scripts/build-skaffold.sh) deploys the platform with the offline profile, then
+# tests/e2e checks it from the Kubernetes, Airflow and MLflow APIs; writes
+# bench/results/e2e-kind.json and leaves the platform running (docs/KUBERNETES.md, "make e2e").
+.PHONY: e2e
+e2e: setup tools
+	bash scripts/e2e/run.sh $(PYTEST_ARGS)
