@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from typing import Any
 
 import pytest
 
 from forest_mlops.schema import record_from_mapping
+from tests.support import missing
 from tests.support.helm import REPO_ROOT, find, render_chart
 
 SCRIPT = REPO_ROOT / "scripts" / "e2e-kind.sh"
@@ -124,8 +124,6 @@ def test_unknown_arguments_are_refused() -> None:
 
 
 def test_shellcheck_finds_nothing() -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    shellcheck = missing.tool("shellcheck", hint="apt-get install shellcheck")
     proc = subprocess.run([shellcheck, str(SCRIPT)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `make e2e`: the whole platform on the kind cluster of `make cluster`, deployed by skaffold
+# (profile offline where no registry answers), then checked from the Kubernetes, Airflow,
+# MLflow and S3 APIs by tests/e2e (pytest). Writes bench/results/e2e-kind.json and leaves the
+# platform running. Needs: `make cluster` (the cluster and its kind/kubectl), Docker.
+#   FOREST_E2E_PROFILE   skaffold profile (default: offline; empty for the published images,
+#                        as .github/workflows/e2e.yml runs it with internet)
+#   FOREST_DATASET_FILE  api-data's dataset (default ../shared/data/covertype_dev.csv.gz, else
+#                        a seeded synthetic file made here)
+#   SKAFFOLD / KIND / KUBECTL   use these binaries instead of the cached ones
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+profile=${FOREST_E2E_PROFILE-offline}
+started=$(date +%s)
+say() { echo "e2e: $*" >&2; }
+
+# The cluster toolchain (kind, kubectl) of `make cluster`, unless given.
+if [[ -z "${KIND:-}" || -z "${KUBECTL:-}" ]]; then
+  # shellcheck source=scripts/cluster/lib.sh
+  source scripts/cluster/lib.sh
+fi
+KIND=${KIND:-$BIN_DIR/kind}
+KUBECTL=${KUBECTL:-$BIN_DIR/kubectl}
+[[ -x $KIND && -x $KUBECTL ]] || { say "no kind/kubectl: run make cluster first"; exit 2; }
+context=kind-forest-mlops
+"$KUBECTL" --context "$context" get nodes >/dev/null || { say "cluster $context does not answer: make cluster"; exit 2; }
+
+# skaffold calls docker (BuildKit), kind (to load images), helm and kubectl from PATH.
+docker_bin=$(bash scripts/docker-engine.sh --client)
+SKAFFOLD=${SKAFFOLD:-$(bash scripts/build-skaffold.sh)}
+tools=$(mktemp -d /tmp/forest-e2e-bin.XXXXXX)
+ln -s "$KIND" "$tools/kind"
+ln -s "$KUBECTL" "$tools/kubectl"
+ln -s "$SKAFFOLD" "$tools/skaffold"
+ln -s "$(command -v helm || echo "$repo/.tools/bin/helm")" "$tools/helm"
+ln -s "$docker_bin" "$tools/docker"
+export PATH="$tools:$PATH" DOCKER_BUILDKIT=1
+# The README's commands use the current context: make it this cluster's, in a kubeconfig of
+# our own so the user's is left alone.
+export KUBECONFIG_ORIG=${KUBECONFIG:-$HOME/.kube/config}
+kubeconfig=$tools/kubeconfig
+"$KUBECTL" config view --raw --minify --flatten --context "$context" >"$kubeconfig"
+export KUBECONFIG=$kubeconfig
+# skaffold v2 asks before sending anonymous metrics and checks for updates: neither here.
+"$SKAFFOLD" config set --global collect-metrics false >/dev/null
+"$SKAFFOLD" config set --global update-check false >/dev/null
+
+if [[ $profile == offline ]]; then
+  bases=$(bash scripts/images/standins.sh bases)
+  services=$(bash scripts/images/standins.sh services)
+  FOREST_PYTHON_IMAGE=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$bases")
+  FOREST_AIRFLOW_IMAGE=$(sed -n 's/^AIRFLOW_IMAGE=//p' <<<"$bases")
+  dataset=${FOREST_DATASET_FILE:-../shared/data/covertype_dev.csv.gz}
+  if [[ ! -f $dataset ]]; then
+    dataset=$tools/covertype.csv.gz
+    say "no dataset file: a seeded synthetic one (50000 rows)"
+    .venv/bin/forest-mlops data synthetic --output "$dataset" --rows 50000 --seed 42 >&2
+  fi
+  FOREST_DATASET_IMAGE=$(bash scripts/images/dataset-image.sh "$dataset")
+  export FOREST_PYTHON_IMAGE FOREST_AIRFLOW_IMAGE FOREST_DATASET_IMAGE
+  export FOREST_E2E_DATASET=$dataset
+  # The MySQL and S3 stand-ins are no skaffold artifacts: into the nodes by hand.
+  while read -r image; do
+    say "kind load docker-image $image"
+    kind load docker-image "$image" --name forest-mlops >&2
+  done < <(sed -n 's/^[A-Z0-9_]*_IMAGE=//p' <<<"$services")
+fi
+export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
+export FOREST_E2E_PREPARE_SECONDS=$(($(date +%s) - started))
+say "prepared in ${FOREST_E2E_PREPARE_SECONDS} s; skaffold $("$SKAFFOLD" version), profile '${profile}'"
+status=0
+.venv/bin/pytest tests/e2e -p no:cacheprovider -o addopts="-ra" --timeout 3600 -x "$@" || status=$?
+rm -rf "$tools"
+exit "$status"

@@ -1,0 +1,97 @@
+"""`make e2e` without a cluster: what can be checked before it runs (issue 14).
+
+The e2e itself (tests/e2e, driven by scripts/e2e/run.sh) needs the kind cluster of `make
+cluster`. Here: the README commands it runs exist and point at the chart's real Services and
+ports; every object, label and Secret key it reads exists in the render skaffold installs; the
+driver refuses clearly without a cluster; shellcheck is clean; the e2e is skipped in `make test`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import readme_port_forwards
+from tests.e2e.test_kind import EXAMPLE, UI_CHECKS
+from tests.support.helm import REPO_ROOT, find, render_chart
+
+RUN = REPO_ROOT / "scripts" / "e2e" / "run.sh"
+
+
+@pytest.fixture(scope="module")
+def docs() -> list[dict[str, Any]]:
+    chart = REPO_ROOT / "charts" / "forest-mlops"
+    return render_chart(
+        value_files=[chart / "values-kind.yaml", chart / "values-offline.yaml"],
+        release="forest-mlops",
+        namespace="forest-mlops",
+    )
+
+
+def test_the_readme_port_forwards_open_real_service_ports(docs: list[dict[str, Any]]) -> None:
+    rows = readme_port_forwards()
+    assert {name for name, _, _ in rows} == set(UI_CHECKS)
+    for _, command, local in rows:
+        words = command.split()
+        assert words[:4] == ["kubectl", "-n", "forest-mlops", "port-forward"], command
+        service = find(docs, "Service", words[4].removeprefix("svc/"))
+        local_port, remote = (int(p) for p in words[5].split(":"))
+        assert local == local_port
+        assert remote in {p["port"] for p in service["spec"]["ports"]}, command
+
+
+def test_what_the_e2e_reads_exists_in_the_render(docs: list[dict[str, Any]]) -> None:
+    for name, port in [("airflow-api-server", 8080), ("mlflow", 5000), ("minio", 9000),
+                       ("inference", 8001), ("mysql", 3306)]:  # fmt: skip
+        service = find(docs, "Service", f"forest-mlops-{name}")
+        assert port in {p["port"] for p in service["spec"]["ports"]}, name
+    for secret, key in [("airflow", "admin-password"), ("mysql", "train-password"),
+                        ("minio", "root-user"), ("minio", "root-password")]:  # fmt: skip
+        assert key in find(docs, "Secret", f"forest-mlops-{secret}")["data"]
+    scheduler = find(docs, "Deployment", "forest-mlops-airflow-scheduler")
+    labels = scheduler["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/name"] == "airflow"
+    assert labels["app.kubernetes.io/instance"] == "forest-mlops"
+    assert labels["app.kubernetes.io/component"] == "scheduler"
+    assert set(EXAMPLE) == {
+        "Elevation", "Aspect", "Slope", "Horizontal_Distance_To_Hydrology",
+        "Vertical_Distance_To_Hydrology", "Horizontal_Distance_To_Roadways", "Hillshade_9am",
+        "Hillshade_Noon", "Hillshade_3pm", "Horizontal_Distance_To_Fire_Points",
+        "Wilderness_Area", "Soil_Type",
+    }  # fmt: skip
+
+
+def test_the_driver_refuses_without_a_cluster(tmp_path: Path) -> None:
+    stub = tmp_path / "kubectl"
+    stub.write_text("#!/bin/sh\necho 'connection refused' >&2\nexit 1\n")
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "KIND": str(stub), "KUBECTL": str(stub)}
+    proc = subprocess.run(["bash", str(RUN)], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "does not answer: make cluster" in proc.stderr
+
+
+def test_make_test_skips_the_e2e() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FOREST_E2E"}
+    proc = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "pytest"), "tests/e2e", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0 and " skipped" in proc.stdout and "passed" not in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["scripts/e2e/run.sh", "scripts/build-skaffold.sh"])
+def test_shellcheck_finds_nothing(script: str) -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    proc = subprocess.run([shellcheck, "-x", script], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout
