@@ -142,9 +142,10 @@ class MlflowRegistry:
             raise RegistryUnavailableError(_short(exc)) from exc
 
     def load(self, name: str, version: str) -> Any:
-        """Download the version's artifacts and unpickle the sklearn model."""
+        """Download the version's artifacts and load the model (sklearn, or compiled pyfunc)."""
         import mlflow.artifacts
-        import mlflow.sklearn
+
+        from forest_mlops.serving.loading import describe_form, load_for_serving
 
         with tempfile.TemporaryDirectory(prefix="forest-model-") as tmp:
             try:
@@ -159,10 +160,10 @@ class MlflowRegistry:
                     f"downloading version {version}: {_short(exc)}"
                 ) from exc
             try:
-                return mlflow.sklearn.load_model(local)
+                return load_for_serving(local)
             except Exception as exc:
                 raise ModelRejectedError(
-                    f"version {version} cannot be loaded as an sklearn model: {_short(exc)}"
+                    f"version {version} cannot be loaded as {describe_form(local)}: {_short(exc)}"
                 ) from exc
 
 

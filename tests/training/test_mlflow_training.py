@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from forest_mlops import dataset, schema
+from forest_mlops.serving.cost import Budget
 from forest_mlops.training import registry, split, tracking, workflow
 from forest_mlops.training.pipelines import HIST_GRADIENT_BOOSTING, RANDOM_FOREST, CandidateSpec
 from forest_mlops.training.settings import TrainingSettings
@@ -149,8 +150,20 @@ def test_runs_record_lineage_metrics_and_artifacts(
     for child in children:
         assert child.data.tags[tracking.TAG_DATA_HASH] == tags[tracking.TAG_DATA_HASH]
         metrics = child.data.metrics
-        for key in ("validation_accuracy", "test_macro_f1", "test_f1_class_0", "fit_seconds"):
+        for key in (
+            "validation_accuracy",
+            "test_macro_f1",
+            "test_f1_class_0",
+            "fit_seconds",
+            # What it costs to serve, measured on the logged artifact (issue 16).
+            "serving_artifact_mb",
+            "serving_load_cpu_seconds",
+            "serving_single_p99_ms",
+            "serving_batch_cpu_p50_ms",
+            "serving_load_average_1m",
+        ):
             assert key in metrics, (child.info.run_name, key)
+        assert metrics["serving_artifact_mb"] > 0
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {
             "confusion_matrix_test.png",
@@ -173,9 +186,15 @@ def test_runs_record_lineage_metrics_and_artifacts(
     registered = f"models:/{cli_run.model_name}/1"
     info = mlflow.models.get_model_info(registered)
     assert [c["name"] for c in info.signature.inputs.to_dict()] == list(schema.FEATURE_COLUMNS)
-    assert info.flavors["sklearn"]["serialization_format"] == "skops"
     requirements = Path(mlflow.pyfunc.get_model_dependencies(registered)).read_text()
     assert "scikit-learn==" in requirements
+    # The quick profile's winner is its compiled forest (unless a sklearn one scores higher).
+    if best.data.tags[tracking.TAG_SERVING_FORM] == "onnx":
+        assert "sklearn" not in info.flavors
+        assert "python_function" in info.flavors
+        assert "onnxruntime==" in requirements
+    else:
+        assert info.flavors["sklearn"]["serialization_format"] == "skops"
 
 
 def test_a_worse_model_does_not_move_the_champion(
@@ -216,8 +235,63 @@ def test_a_better_model_moves_the_champion_unless_the_margin_forbids_it(
     # The same comparison with a margin larger than the gap keeps the champion.
     test_rows = split.split_frame(pd.DataFrame(_table(training_table))).test
     challenger = registry.score_version(model_name, better.version, test_rows)
-    strict = registry.decide(client, model_name, weak.version, challenger, test_rows, margin=1.0)
+    strict = registry.decide(
+        client,
+        model_name,
+        weak.version,
+        challenger,
+        test_rows,
+        margin=1.0,
+        budget=Budget(),
+        serving=registry.run_serving_cost(client, outcome_run_id(client, model_name, better)),
+    )
     assert strict.decision == registry.KEPT
+
+
+def outcome_run_id(client: Any, model_name: str, decision: registry.PromotionDecision) -> str:
+    return str(client.get_model_version(model_name, decision.version).run_id)
+
+
+def test_a_candidate_over_budget_is_not_promoted_and_the_version_says_why(
+    mlflow_tracking_server: Any, training_table: str, model_name: str
+) -> None:
+    client = tracking.client(mlflow_tracking_server.url)
+    tight = settings(
+        mlflow_tracking_server.url, training_table, model_name, budget_artifact_mb=0.01
+    )
+    outcome = workflow.run_all(tight, trigger="test", candidates=GOOD)
+    decision = outcome.decision
+
+    # Over budget: not promoted, although there is no champion at all to beat.
+    assert decision.decision == registry.OVER_BUDGET
+    assert not decision.promoted
+    assert registry.current_champion(client, model_name) is None
+    assert alias_version(client, model_name, registry.CHALLENGER) == decision.version
+    assert decision.champion_macro_f1 is None  # accuracy was never compared
+
+    tags = client.get_model_version(model_name, decision.version).tags
+    assert tags["promotion.decision"] == registry.OVER_BUDGET
+    size = float(tags["promotion.serving_artifact_mb"])
+    assert tags["promotion.reason"] == f"over budget: artifact {size:.1f} MB > 0.01 MB"
+    assert tags["promotion.budget.artifact_mb"] == "0.01"
+    assert tags["promotion.budget.load_seconds"] == "3"
+    assert tags["promotion.budget.batch_p50_ms"] == "30"
+    # The cost on the version is the one measured on the candidate's run, beside its scores.
+    metrics = client.get_run(outcome.winner["run_id"]).data.metrics
+    assert metrics["serving_artifact_mb"] == pytest.approx(size)
+    assert metrics["serving_batch_cpu_p50_ms"] > 0
+    assert metrics["validation_macro_f1"] > 0.5
+    assert 0.01 < size < 30
+
+    # The budget, not the model, stopped it: with the default budget it becomes champion.
+    retry = workflow.run_all(
+        settings(mlflow_tracking_server.url, training_table, model_name),
+        trigger="test",
+        candidates=GOOD,
+    ).decision
+    assert retry.decision == registry.PROMOTED_FIRST, retry.reason
+    assert retry.reason == "within budget; no champion"
+    assert alias_version(client, model_name, registry.CHAMPION) == retry.version
 
 
 def _table(url: str) -> pd.DataFrame:

@@ -34,6 +34,12 @@ RANDOM_FOREST: Final = "random_forest"
 EXTRA_TREES: Final = "extra_trees"
 HIST_GRADIENT_BOOSTING: Final = "hist_gradient_boosting"
 
+# How a candidate is logged and served: the fitted sklearn pipeline, or the forest compiled to
+# an ONNX tree ensemble (forest_mlops.serving.compiled; forests only).
+SERVE_SKLEARN: Final = "sklearn"
+SERVE_ONNX: Final = "onnx"
+SERVING_FORMS: Final = (SERVE_SKLEARN, SERVE_ONNX)
+
 _CATEGORIES: Final = [list(schema.WILDERNESS_AREAS), list(schema.SOIL_TYPES)]
 _CATEGORICAL: Final = list(schema.CATEGORICAL_COLUMNS)
 
@@ -44,12 +50,20 @@ class CandidateSpec:
 
     family: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    serving: str = SERVE_SKLEARN
+
+    def __post_init__(self) -> None:
+        if self.serving not in SERVING_FORMS:
+            raise ValueError(f"unknown serving form {self.serving!r} (expected {SERVING_FORMS})")
+        if self.serving == SERVE_ONNX and self.family == HIST_GRADIENT_BOOSTING:
+            raise ValueError("only the forests have a compiled (onnx) serving form")
 
     @property
     def name(self) -> str:
-        """A short, stable run name, e.g. `extra_trees-max_features=0.5-n_estimators=150`."""
+        """A short, stable run name, e.g. `extra_trees-max_features=0.5-n_estimators=150-onnx`."""
         parts = [f"{key}={self.params[key]}" for key in sorted(self.params)]
-        return "-".join([self.family, *parts])
+        suffix = [self.serving] if self.serving != SERVE_SKLEARN else []
+        return "-".join([self.family, *parts, *suffix])
 
 
 def _one_hot_encoding() -> ColumnTransformer:

@@ -8,7 +8,12 @@ Policy (docs/MLFLOW.md):
   SAME rows (the champion is loaded from the registry and scored again) by more than
   FOREST_PROMOTION_MARGIN. Scores from the champion's own training run are not used: they
   came from other, fewer rows;
-- the decision and its numbers are tags on the new version (`promotion.*`).
+- before any accuracy is compared, the new version must fit the serving budget
+  (forest_mlops.serving.cost: artifact size, load time, latency of 1,000 records, measured
+  when its candidate was logged); a version over budget is never promoted, and a champion over
+  budget gives way to a new version within it whatever their scores;
+- the decision, its reason, its numbers, the budget and the measured serving cost are tags on
+  the new version (`promotion.*`).
 
 Aliases only; the deprecated stages are never used. Any failure (registry down, the champion
 cannot be loaded or scored) raises before `champion` is touched, so it never moves by accident.
@@ -18,11 +23,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import pandas as pd
 
+from forest_mlops.serving.cost import Budget, ServingCost
 from forest_mlops.training import evaluate
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,7 @@ CHALLENGER: Final = "challenger"
 PROMOTED_FIRST: Final = "promoted_first"  # there was no champion
 PROMOTED: Final = "promoted"  # beat the champion by more than the margin
 KEPT: Final = "kept_champion"  # did not
+OVER_BUDGET: Final = "over_budget"  # costs more to serve than the budget allows
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class PromotionDecision:
     champion_accuracy: float | None
     margin: float
     test_rows: int
+    reason: str = ""
+    budget: Budget = field(default_factory=Budget)
+    serving: ServingCost | None = None
 
     @property
     def promoted(self) -> bool:
@@ -54,6 +64,8 @@ class PromotionDecision:
 
     def summary(self) -> str:
         head = f"{self.model_name} v{self.version}: {self.decision}"
+        if self.decision == OVER_BUDGET or self.reason.startswith("champion"):
+            return f"{head} ({self.reason})"
         if self.champion_version is None:
             return f"{head} (no champion; macro-F1 {self.challenger_macro_f1:.4f})"
         return (
@@ -63,8 +75,12 @@ class PromotionDecision:
         )
 
     def tags(self) -> dict[str, str]:
+        serving = {} if self.serving is None else self.serving.as_metrics()
         return {f"promotion.{key}": "" if value is None else str(value) for key, value in [
             ("decision", self.decision),
+            ("reason", self.reason),
+            *self.budget.tags().items(),
+            *serving.items(),
             ("challenger_test_macro_f1", self.challenger_macro_f1),
             ("challenger_test_accuracy", self.challenger_accuracy),
             ("champion_version", self.champion_version),
@@ -76,6 +92,13 @@ class PromotionDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "promoted": self.promoted}
+
+
+def run_serving_cost(mlflow_client: Any, run_id: str | None) -> ServingCost | None:
+    """The serving cost logged on a candidate run, or None (none logged, no run)."""
+    if not run_id:
+        return None
+    return ServingCost.from_metrics(dict(mlflow_client.get_run(run_id).data.metrics))
 
 
 def current_champion(mlflow_client: Any, model_name: str) -> Any | None:
@@ -127,18 +150,37 @@ def decide(
     challenger: evaluate.Scores,
     test_rows: pd.DataFrame,
     margin: float,
+    *,
+    budget: Budget,
+    serving: ServingCost | None,
 ) -> PromotionDecision:
-    """Compare the new version (scored on `test_rows`) with the champion; moves no alias."""
+    """Check the budget, then compare the new version with the champion; moves no alias."""
     champion = current_champion(mlflow_client, model_name)
-    champion_scores = (
-        None if champion is None else score_version(model_name, str(champion.version), test_rows)
-    )
-    if champion_scores is None:
-        decision = PROMOTED_FIRST
-    elif challenger.macro_f1 > champion_scores.macro_f1 + margin:
-        decision = PROMOTED
+    excess = ["no serving cost was measured"] if serving is None else budget.excess(serving)
+    champion_scores = None
+    if excess:
+        # Over budget: the champion is not even scored, accuracy cannot buy a way in.
+        decision, reason = OVER_BUDGET, "over budget: " + "; ".join(excess)
     else:
-        decision = KEPT
+        champion_scores = (
+            None
+            if champion is None
+            else score_version(model_name, str(champion.version), test_rows)
+        )
+        champion_excess = (
+            [] if champion is None else _champion_excess(mlflow_client, champion, budget)
+        )
+        if champion_scores is None:
+            decision, reason = PROMOTED_FIRST, "within budget; no champion"
+        elif champion is not None and champion_excess:
+            decision = PROMOTED
+            reason = f"within budget; champion v{champion.version} is over budget: " + "; ".join(
+                champion_excess
+            )
+        elif challenger.macro_f1 > champion_scores.macro_f1 + margin:
+            decision, reason = PROMOTED, "within budget; higher macro-F1 than the champion"
+        else:
+            decision, reason = KEPT, "within budget; macro-F1 not above the champion's + margin"
     return PromotionDecision(
         model_name=model_name,
         version=version,
@@ -150,7 +192,16 @@ def decide(
         champion_accuracy=None if champion_scores is None else champion_scores.accuracy,
         margin=margin,
         test_rows=len(test_rows),
+        reason=reason,
+        budget=budget,
+        serving=serving,
     )
+
+
+def _champion_excess(mlflow_client: Any, champion: Any, budget: Budget) -> list[str]:
+    # A champion trained before costs were measured has none: it is judged on accuracy alone.
+    cost = run_serving_cost(mlflow_client, champion.run_id)
+    return [] if cost is None else budget.excess(cost)
 
 
 def score_version(model_name: str, version: str, test_rows: pd.DataFrame) -> evaluate.Scores:

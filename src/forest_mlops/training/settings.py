@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from forest_mlops.serving.cost import Budget
+
 DEFAULT_MODEL_NAME = "forest-cover-type"
 DEFAULT_EXPERIMENT_NAME = "forest-cover-type"
 
@@ -48,3 +50,28 @@ class TrainingSettings(BaseSettings):
     )
     # joblib workers of the forests; OpenMP (HistGradientBoosting) always gets one thread.
     n_jobs: int = Field(2, ge=1, validation_alias=_env("n_jobs", "FOREST_TRAINING_JOBS"))
+    # The serving budget a version must fit to become champion (forest_mlops.serving.cost):
+    # checked before accuracy is compared. Latency is measured at training time, on the
+    # training machine; raise the limit where that machine is much slower than serving's.
+    budget_artifact_mb: float = Field(
+        Budget.artifact_mb,
+        gt=0,
+        validation_alias=_env("budget_artifact_mb", "FOREST_BUDGET_ARTIFACT_MB"),
+    )
+    budget_load_seconds: float = Field(
+        Budget.load_seconds,
+        gt=0,
+        validation_alias=_env("budget_load_seconds", "FOREST_BUDGET_LOAD_SECONDS"),
+    )
+    budget_batch_p50_ms: float = Field(
+        Budget.batch_p50_ms,
+        gt=0,
+        validation_alias=_env("budget_batch_p50_ms", "FOREST_BUDGET_BATCH_P50_MS"),
+    )
+
+    def budget(self) -> Budget:
+        return Budget(
+            artifact_mb=self.budget_artifact_mb,
+            load_seconds=self.budget_load_seconds,
+            batch_p50_ms=self.budget_batch_p50_ms,
+        )

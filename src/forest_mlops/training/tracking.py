@@ -24,7 +24,10 @@ import httpx
 import pandas as pd
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from forest_mlops.serving import cost
+from forest_mlops.serving.compiled import NotCompilableError
 from forest_mlops.training import evaluate
+from forest_mlops.training.pipelines import SERVE_ONNX
 from forest_mlops.training.search import CandidateResult
 
 log = logging.getLogger(__name__)
@@ -49,11 +52,15 @@ TAG_MODEL_URI: Final = "training.model_uri"
 TAG_WINNER_RUN: Final = "training.winner_run_id"
 TAG_WINNER_NAME: Final = "training.winner"
 TAG_IS_WINNER: Final = "training.is_winner"
+TAG_SERVING_FORM: Final = "serving.form"  # how the logged model serves: sklearn or onnx
 
 # The serving environment of the logged model, pinned to what trained it. The pipeline's
 # first step (forest_mlops.training.features.TerrainFeatures) comes from this project's own
 # wheel, which every image installs; it is not on PyPI, so it is not listed here.
 _PINNED: Final = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy", "skops")
+# The compiled form needs no sklearn at serving time, but the project's wheel (which holds the
+# python model class) depends on it anyway.
+_PINNED_COMPILED: Final = (*_PINNED, "onnx", "onnxruntime")
 
 # MLflow 3 saves sklearn models with skops, which loads only types it knows to be safe unless
 # the model lists more. These are the types our pipelines hold beyond skops' defaults, reviewed:
@@ -74,8 +81,8 @@ class TrackingUnavailable(RuntimeError):
     """The MLflow tracking server does not answer."""
 
 
-def pip_requirements() -> list[str]:
-    return [f"{name}=={metadata.version(name)}" for name in _PINNED]
+def pip_requirements(names: tuple[str, ...] = _PINNED) -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in names]
 
 
 def check_server(tracking_uri: str, *, attempts: int = 3, timeout: float = 5.0) -> None:
@@ -157,7 +164,9 @@ def log_candidate(
         parent_run_id=parent_run_id,
         tags={**tags, TAG_ROLE: "candidate", TAG_FAMILY: result.spec.family},
     ) as run:
-        mlflow.log_params({"family": result.spec.family, **result.spec.params})
+        mlflow.log_params(
+            {"family": result.spec.family, "serving": result.spec.serving, **result.spec.params}
+        )
         mlflow.log_metrics(
             {
                 **result.validation.as_metrics("validation"),
@@ -179,17 +188,62 @@ def log_candidate(
             # rejected by the serving API before the model, so MLflow's hint does not apply.
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             signature = infer_signature(input_example, pipeline.predict(input_example))
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=pip_requirements(),
-            serialization_format="skops",
-            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
-        )
+        info = None
+        if result.spec.serving == SERVE_ONNX:
+            try:
+                info = _log_compiled(pipeline, validation, signature, input_example)
+                mlflow.set_tag(TAG_SERVING_FORM, SERVE_ONNX)
+            except NotCompilableError as exc:
+                # Still a candidate: logged as sklearn, and its measured cost says the rest.
+                log.warning("%s: not compiled (%s); logged as sklearn", result.name, exc)
+                mlflow.set_tag(TAG_SERVING_FORM, f"sklearn (not compilable: {exc})")
+        if info is None:
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name=MODEL_ARTIFACT,
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=pip_requirements(),
+                serialization_format="skops",
+                skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+            )
+            if result.spec.serving != SERVE_ONNX:
+                mlflow.set_tag(TAG_SERVING_FORM, result.spec.serving)
+        # Measured on the logged artifact, downloaded and loaded as the service does.
+        mlflow.log_metrics(cost.measure(info.model_uri, validation).as_metrics())
         mlflow.set_tag(TAG_MODEL_URI, info.model_uri)
         return str(run.info.run_id)
+
+
+def _log_compiled(
+    pipeline: Any, validation: pd.DataFrame, signature: Any, input_example: pd.DataFrame
+) -> Any:
+    """Compile the forest (refused unless it predicts like the pipeline) and log it as pyfunc."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import mlflow
+
+    from forest_mlops.serving import pyfunc
+    from forest_mlops.serving.compiled import compile_pipeline
+
+    started = time.perf_counter()
+    compiled, onnx_bytes = compile_pipeline(pipeline, validation)
+    mlflow.log_metric("compile_seconds", time.perf_counter() - started)
+    model = pyfunc.CompiledForestModel(
+        compiled.encoding, [int(c) for c in compiled.classes_], compiled.n_trees
+    )
+    with tempfile.TemporaryDirectory(prefix="compiled-forest-") as tmp:
+        path = pyfunc.save_onnx(onnx_bytes, Path(tmp))
+        return mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=model,
+            artifacts={pyfunc.ARTIFACT_KEY: str(path)},
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements(_PINNED_COMPILED),
+        )
 
 
 def candidate_runs(mlflow_client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:

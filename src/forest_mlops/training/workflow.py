@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from forest_mlops import database, schema
+from forest_mlops.serving.cost import ServingCost
 from forest_mlops.training import data, evaluate, registry, search, split, tracking
 from forest_mlops.training.pipelines import CandidateSpec
 from forest_mlops.training.settings import TrainingSettings
@@ -173,7 +174,8 @@ def train(
 def evaluate_candidates(settings: TrainingSettings, context: RunContext) -> dict[str, Any]:
     """Choose the winner among the logged candidates and check its logged model on test rows.
 
-    The winner is the highest validation macro-F1 (ties: validation accuracy). Its model is
+    The winner is the highest validation macro-F1 (ties: validation accuracy) among the
+    candidates within the serving budget. Its model is
     loaded back from MLflow, as serving will load it, and must reproduce the test score logged
     at fit time: a model that does not survive the round trip is never registered.
     """
@@ -182,8 +184,18 @@ def evaluate_candidates(settings: TrainingSettings, context: RunContext) -> dict
     runs = tracking.candidate_runs(client, context.experiment_id, context.parent_run_id)
     if not runs:
         raise TrainingError(f"parent run {context.parent_run_id} has no finished candidate run")
+    # The most accurate candidate among those that fit the serving budget; when none fits, the
+    # most accurate of all (promotion then refuses it, saying what is over budget).
+    budget = settings.budget()
+    within = [
+        r
+        for r in runs
+        if (cost := ServingCost.from_metrics(dict(r.data.metrics))) is not None
+        and not budget.excess(cost)
+    ]
+    client.log_metric(context.parent_run_id, "candidates_within_budget", len(within))
     best = max(
-        runs,
+        within or runs,
         key=lambda r: (
             r.data.metrics.get("validation_macro_f1", -1.0),
             r.data.metrics.get("validation_accuracy", -1.0),
@@ -248,7 +260,14 @@ def register_and_promote(
     with limited_threads(1):
         challenger = registry.score_version(settings.model_name, version, parts.test)
         decision = registry.decide(
-            client, settings.model_name, version, challenger, parts.test, settings.promotion_margin
+            client,
+            settings.model_name,
+            version,
+            challenger,
+            parts.test,
+            settings.promotion_margin,
+            budget=settings.budget(),
+            serving=registry.run_serving_cost(client, str(winner["run_id"])),
         )
     registry.apply(client, decision)
     for key, value in decision.tags().items():
