@@ -29,7 +29,7 @@ built=$(cat "$log_dir"/*.err | grep -c ': built in\|imported' || true)
 reused=$(cat "$log_dir"/*.err | grep -c ': reused' || true)
 PYTHON_IMAGE=$(sed -n 's/^PYTHON_IMAGE=//p' <<<"$bases")
 AIRFLOW_IMAGE=$(sed -n 's/^AIRFLOW_IMAGE=//p' <<<"$bases")
-echo "images: bases and stand-ins ready in $((SECONDS - started)) s: $(tr '\n' ' ' <<<"$bases$services")"
+echo "images: bases and stand-ins ready in $((SECONDS - started)) s: $(tr '\n' ' ' <<<"$bases"$'\n'"$services")"
 
 dataset_file=${FOREST_DATASET_FILE:-../shared/data/covertype_dev.csv.gz}
 if [[ -z "${DATASET_SOURCE:-}" ]]; then

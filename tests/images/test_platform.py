@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.error
 import urllib.request
 from typing import Any
@@ -61,14 +62,17 @@ def test_mysql_init_applies_the_schema_and_the_users(
         "    pymysql.connect(host='fm-mysql', user=user, password=os.environ[user]).close()\n"
         "try:\n"
         "    pymysql.connect(host='fm-mysql', user='root', password=os.environ['root'])\n"
-        "except pymysql.err.OperationalError:\n"
-        "    print('root refused')\n"
+        "except pymysql.err.OperationalError as exc:\n"
+        "    print('root refused', exc.args[0])\n"
     )
     env = {
         u: secret(docs, "fm-mysql", f"{u}-password")
         for u in ("train", "mlflow", "airflow", "inference", "root")
     }
-    assert "root refused" in run_client(network, PROJECT_IMAGES["mlflow"], script, env)
+    out = run_client(network, PROJECT_IMAGES["mlflow"], script, env)
+    # Refused as an account (1045 access denied, 1130 host not allowed), not for any reason: a
+    # server that is down or unreachable (2003, 2013) would also raise OperationalError.
+    assert re.search(r"root refused (1045|1130)\b", out), out
 
 
 MLFLOW_CLIENT = """
@@ -165,8 +169,18 @@ def test_airflow_db_migrate_ran_in_the_scheduler_init_container(airflow_schedule
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_scheduler_stays_up(airflow_scheduler: Pod) -> None:
-    airflow_scheduler.wait_ready(timeout=300, kind="livenessProbe")
+def test_the_scheduler_runs_until_it_needs_the_kubernetes_api(airflow_scheduler: Pod) -> None:
+    """The scheduler's KubernetesExecutor talks to the Kubernetes API of its pod (in-cluster
+    config); a Docker network has none, so the container stops there. Everything before it
+    (config, metadata DB, the scheduler job) ran; the cluster e2e runs the rest."""
+    import time
+
+    deadline = time.monotonic() + 180
+    while airflow_scheduler.running() and time.monotonic() < deadline:
+        time.sleep(3)
+    logs = airflow_scheduler.logs(tail=400)
+    assert "executor.start()" in logs and "load_incluster_config" in logs, logs[-3000:]
+    assert "Service host/port is not set" in logs, logs[-3000:]
 
 
 def api_token(docs: list[dict[str, Any]], server: Pod) -> str:
