@@ -1,26 +1,33 @@
 """Fixtures for real services: MariaDB databases, an S3 server (moto) and an MLflow server.
 
-Nothing here is mocked: MariaDB is the machine's server (CI starts it), moto runs as its own
-`moto_server` process, and MLflow is a real `mlflow server` process started with the same
-command the Helm chart renders (forest_mlops.mlflow_server).
+MariaDB is the machine's server (CI starts it), MLflow is a real `mlflow server` process
+started with the same command the Helm chart renders (forest_mlops.mlflow_server), and S3 is
+moto's server in its own `moto_server` process, standing in for MinIO. Airflow's metadata DB is
+SQLite (pytest_configure). Every stand-in of the suite is listed in docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 import sqlalchemy as sa
 
 from forest_mlops import mlflow_server
+from tests.support import missing
 from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DEV_CSV = REPO_ROOT.parent / "shared" / "data" / "covertype_dev.csv.gz"
+SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+# Debian's browser, driven by Playwright in tests/inference/test_page.py.
+CHROMIUM = Path("/usr/bin/chromium")
 # Root on the local MariaDB, as on the CI machines; override to point elsewhere.
 MYSQL_ADMIN_URL = os.environ.get("FOREST_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
 S3_TEST_KEY = "testing"  # moto accepts any key; these are not credentials
@@ -33,14 +40,49 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def dev_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 75k-row real dev sample when present, else a seeded synthetic file of the same shape."""
+    """The 75k-row real dev sample; elsewhere than CI, a seeded synthetic file of the same shape.
+
+    The stand-in is announced in the header and the summary of the run: figures on it (model
+    quality, class balance) say nothing about the real data. CI has the sample; missing there,
+    it fails.
+    """
     if SHARED_DEV_CSV.exists():
         return SHARED_DEV_CSV
+    if missing.IN_CI:
+        pytest.fail(f"CI=true but the real dev sample {SHARED_DEV_CSV} is missing", pytrace=False)
     from forest_mlops import synthetic
 
     path = tmp_path_factory.mktemp("data") / "covertype_synthetic.csv.gz"
     synthetic.write_csv(path, n_rows=75_000, seed=42)
+    missing.notice(
+        f"STAND-IN: the real dev sample {SHARED_DEV_CSV} is missing; the tests that use it ran "
+        f"on 75,000 SYNTHETIC rows ({path})"
+    )
     return path
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What this run has of the inputs and tools that CI always has (tests/support/missing.py)."""
+    found = {
+        "real dev sample": SHARED_DEV_CSV.exists(),
+        "../shared/schemas": SHARED_SCHEMAS.is_dir(),
+        "chromium": CHROMIUM.exists(),
+        "shellcheck": shutil.which("shellcheck") is not None,
+    }
+    absent = [name for name, ok in found.items() if not ok]
+    lines = [f"CI={'true' if missing.IN_CI else 'unset'}; present: "
+             + ", ".join(name for name, ok in found.items() if ok)]  # fmt: skip
+    if absent:
+        what = "fail" if missing.IN_CI else "skip or run on a stand-in (listed at the end)"
+        lines.append(f"ABSENT: {', '.join(absent)}: the tests that need them {what}")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if missing.NOTICES:
+        terminalreporter.section("stand-ins and skipped checks", sep="=", yellow=True, bold=True)
+        for line in missing.NOTICES:
+            terminalreporter.write_line(line, yellow=True)
 
 
 @pytest.fixture(scope="session")

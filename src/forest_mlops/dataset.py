@@ -18,9 +18,7 @@ import gc
 import gzip
 import io
 import json
-import os
 import re
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from forest_mlops import schema
+from forest_mlops.files import write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -302,22 +301,8 @@ def write_lines(path: Path | str, lines: Sequence[str]) -> Path:
     data = ("\n".join([HEADER, *lines]) + "\n").encode("utf-8")
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    write_bytes_atomically(path, data)
+    write_atomically(path, data)
     return path
-
-
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` through a temporary file and a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temp_name, 0o644)  # mkstemp's 0600 would hide the data from other users
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from forest_mlops import schema
-from forest_mlops.dataset import paused_gc, synthetic_sidecar, write_bytes_atomically, write_lines
+from forest_mlops.dataset import paused_gc, synthetic_sidecar, write_lines
+from forest_mlops.files import write_atomically
 
 GENERATOR_NAME: Final = "forest_mlops.synthetic"
 GENERATOR_VERSION: Final = 1
@@ -185,5 +186,5 @@ def write_csv(path: Path | str, n_rows: int, seed: int) -> Path:
         "rows": n_rows,
         "note": "generated rows, not forest measurements: label anything trained on them",
     }
-    write_bytes_atomically(synthetic_sidecar(path), (json.dumps(marker, indent=2) + "\n").encode())
+    write_atomically(synthetic_sidecar(path), (json.dumps(marker, indent=2) + "\n").encode())
     return path

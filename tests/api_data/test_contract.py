@@ -219,27 +219,42 @@ def burst(server: Server, group: int, n: int = 50) -> tuple[list[int], float]:
     return sorted(r.json()["batch_number"] for r in responses), elapsed
 
 
-def assert_one_transition_per_window(
+# The bursts run against a server with a window far longer than a burst takes even on a loaded
+# machine, so every burst falls inside one window and must see exactly one batch.
+BURST_WINDOW = 8.0
+
+
+@pytest.fixture(scope="module")
+def burst_server(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    state_dir = tmp_path_factory.mktemp("burst-state")
+    srv = start_server(dataset, state_dir / "state.json", window=BURST_WINDOW)
+    yield srv
+    srv.process.stop()
+
+
+def assert_one_batch_per_burst(
     server: Server, group: int, batches: list[int], first: int, elapsed: float
 ) -> None:
-    # No batch skipped or repeated: the batches seen run from `first` without a gap, the
-    # group ends on the last one seen, and a burst shorter than a window saw one batch.
-    assert sorted(set(batches)) == list(range(first, max(batches) + 1))
-    assert server.get("/batches").json()["groups"][group - 1]["batch_number"] == max(batches)
-    if elapsed < WINDOW:
-        assert batches == [first] * len(batches)
+    # A burst longer than the window could legitimately see two batches; then this test would
+    # prove nothing, so that is a failure of the set-up, not a pass.
+    assert elapsed < BURST_WINDOW, f"the burst took {elapsed:.1f} s, longer than the window"
+    # All 50 saw the same batch, the one after `first - 1`, and the group stayed on it.
+    assert batches == [first] * len(batches)
+    assert server.get("/batches").json()["groups"][group - 1]["batch_number"] == first
 
 
-def test_50_concurrent_requests_on_a_fresh_group_start_it_once(server: Server) -> None:
-    batches, elapsed = burst(server, 5)
-    assert_one_transition_per_window(server, 5, batches, 0, elapsed)
+def test_50_concurrent_requests_on_a_fresh_group_start_it_once(burst_server: Server) -> None:
+    batches, elapsed = burst(burst_server, 5)
+    assert_one_batch_per_burst(burst_server, 5, batches, 0, elapsed)
 
 
-def test_50_concurrent_requests_at_the_window_edge_advance_exactly_once(server: Server) -> None:
-    assert server.batch_of(6) == 0
-    wait_past_window(time.monotonic())
-    batches, elapsed = burst(server, 6)
-    assert_one_transition_per_window(server, 6, batches, 1, elapsed)
+def test_50_concurrent_requests_at_the_window_edge_advance_exactly_once(
+    burst_server: Server,
+) -> None:
+    assert burst_server.batch_of(6) == 0
+    wait_past_window(time.monotonic(), window=BURST_WINDOW)
+    batches, elapsed = burst(burst_server, 6)
+    assert_one_batch_per_burst(burst_server, 6, batches, 1, elapsed)
 
 
 def test_health_ready_metrics_and_batches(server: Server) -> None:

@@ -3,7 +3,6 @@ by tests/charts/airflow/). Both tools are slow per call: one invocation per vers
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 
@@ -11,9 +10,9 @@ import pytest
 import yaml
 
 from tests.support.helm import REPO_ROOT, render_chart
+from tests.support.scans import assert_clean, checkov
 
 KUBERNETES_VALIDATE = REPO_ROOT / ".venv" / "bin" / "kubernetes-validate"
-CHECKOV = REPO_ROOT / ".tools" / "bin" / "checkov"
 
 
 @pytest.mark.parametrize("version", ["1.33.0", "1.35.0"])
@@ -45,35 +44,6 @@ def test_every_object_is_valid_for_kubernetes(kind_manifest_file, tmp_path, vers
 
 @pytest.mark.slow
 def test_checkov_finds_no_unjustified_failure(kind_manifest_file):
-    if not CHECKOV.exists():
-        pytest.fail("checkov not installed: run `bash scripts/install-k8s-tools.sh`")
-    proc = subprocess.run(
-        [
-            str(CHECKOV),
-            "--framework",
-            "kubernetes",
-            "-f",
-            str(kind_manifest_file),
-            "--compact",
-            "--skip-download",
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    # Without --quiet: the JSON report then lists the skipped checks with their reasons.
-    report = json.loads(proc.stdout)
-    summary = report["summary"]
-    failed = [
-        (check["check_id"], check["resource"]) for check in report["results"]["failed_checks"]
-    ]
-    assert failed == [], failed
-    assert summary["passed"] > 400
-    assert summary["skipped"] == len(report["results"]["skipped_checks"])
-    # Every skip carries its reason (checkov.io/skipN: CKV_K8S_xx=<reason>).
-    for check in report["results"]["skipped_checks"]:
-        reason = (check.get("check_result") or {}).get("suppress_comment", "")
-        assert len(reason) > 20, (check["check_id"], check["resource"], reason)
+    report = checkov("--framework", "kubernetes", "-f", str(kind_manifest_file))["kubernetes"]
+    objects = [d for d in yaml.safe_load_all(kind_manifest_file.read_text()) if d]
+    assert_clean(report, min_resources=len(objects), min_passed=400)

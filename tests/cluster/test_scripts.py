@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support import missing
 
 CLUSTER_DIR = Path(__file__).resolve().parents[2] / "scripts" / "cluster"
 NODE_FILES = CLUSTER_DIR / "recipe" / "node-image" / "files"
 
 
 def test_shellcheck_finds_nothing() -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    shellcheck = missing.tool("shellcheck", hint="apt-get install shellcheck")
     scripts = [
         *sorted(CLUSTER_DIR.glob("*.sh")),
         *sorted((CLUSTER_DIR / "recipe").glob("*.sh")),

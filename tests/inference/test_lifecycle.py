@@ -3,6 +3,7 @@ registry outages, with real MLflow servers and real `forest-mlops inference` pro
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -10,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,6 +151,12 @@ def test_broken_versions_are_rejected_and_the_old_model_keeps_serving(
     assert rejected and float(rejected.group(1)) >= 2
 
 
+def checked_at(info: dict[str, Any]) -> dt.datetime:
+    """When the service's last successful registry check ended (the epoch before the first)."""
+    at = info["registry"]["last_success_at"]
+    return dt.datetime.fromisoformat(at) if at else dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
 def test_a_service_without_champion_is_not_ready_until_one_appears(
     mlflow_tracking_server: MlflowServer,
     start_inference: Callable[..., InferenceService],
@@ -175,8 +183,13 @@ def test_a_service_without_champion_is_not_ready_until_one_appears(
 
     # A version without the alias changes nothing; the alias does.
     models.register(mlflow_tracking_server.url, name, pipeline_v1, alias=None)
-    time.sleep(2)
-    assert service.model_info()["ready"] is False
+    registered = dt.datetime.now(dt.UTC)
+    # Wait for a registry check that started after the version existed: one that ended after
+    # the registration (it may have started before), then the next one.
+    info = service.wait_for(lambda i: checked_at(i) > registered, timeout=30)
+    previous = checked_at(info)
+    info = service.wait_for(lambda i: checked_at(i) > previous, timeout=30)
+    assert info["ready"] is False and info["registry"]["last_check_status"] == "no_model", info
     from mlflow import MlflowClient
 
     MlflowClient(mlflow_tracking_server.url).set_registered_model_alias(name, "champion", "1")

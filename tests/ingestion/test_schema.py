@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,12 @@ def throwaway_names(mysql_admin_engine: sa.Engine) -> Iterator[dict[str, str]]:
             conn.execute(sa.text(f"DROP USER IF EXISTS '{names[key]}'@'%'"))
 
 
+# MySQL/MariaDB error numbers of a privilege refusal: no grant on the database (at connect), and
+# no grant for this statement on the table.
+DATABASE_ACCESS_DENIED = 1044
+TABLE_COMMAND_DENIED = 1142
+
+
 def run_users_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.endswith("_DB_PASSWORD")}
     return subprocess.run(
@@ -162,38 +169,41 @@ def test_users_script_gives_each_user_its_own_database_only(
         url = host.set(username=names[user_key], password=passwords[password_key])
         return sa.create_engine(url.set(database=database_name))
 
-    def can(engine: sa.Engine, sql: str) -> bool:
+    def refused(engine: sa.Engine, sql: str) -> int | None:
+        """None when `sql` ran; else the number of the MySQL error the server refused it with."""
         try:
             with engine.begin() as conn:
                 conn.execute(sa.text(sql))
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            return False
+        except sa.exc.DBAPIError as exc:
+            code: int = exc.orig.args[0]  # pymysql: (errno, message)
+            return code
         finally:
             engine.dispose()
-        return True
+        return None
 
+    # Only a privilege refusal proves the grant is missing: a wrong password (1045), an unknown
+    # database (1049) or an unreachable server would also fail the statement.
     mlflow_db, airflow_db = names["MLFLOW_DB_NAME"], names["AIRFLOW_DB_NAME"]
-    assert can(connect("MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", mlflow_db), "CREATE TABLE t (i INT)")
-    assert not can(connect("MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", airflow_db), "SELECT 1")
-    assert can(
-        connect("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", airflow_db), "CREATE TABLE t (i INT)"
-    )
-    assert not can(connect("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", train_db), "SELECT 1")
-    assert can(
-        connect("TRAIN_DB_USER", "TRAIN_DB_PASSWORD", train_db),
-        "SELECT COUNT(*) FROM forest_cover_data",
-    )
-    assert not can(connect("TRAIN_DB_USER", "TRAIN_DB_PASSWORD", mlflow_db), "SELECT 1")
+    mlflow = partial(connect, "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD")
+    airflow = partial(connect, "AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD")
+    train = partial(connect, "TRAIN_DB_USER", "TRAIN_DB_PASSWORD")
+    inference_user = partial(connect, "INFERENCE_DB_USER", "INFERENCE_DB_PASSWORD")
+    assert refused(mlflow(mlflow_db), "CREATE TABLE t (i INT)") is None
+    assert refused(mlflow(airflow_db), "SELECT 1") == DATABASE_ACCESS_DENIED
+    assert refused(airflow(airflow_db), "CREATE TABLE t (i INT)") is None
+    assert refused(airflow(train_db), "SELECT 1") == DATABASE_ACCESS_DENIED
+    assert refused(train(train_db), "SELECT COUNT(*) FROM forest_cover_data") is None
+    assert refused(train(mlflow_db), "SELECT 1") == DATABASE_ACCESS_DENIED
     inference = (
         "INSERT INTO inference_log (predicted_at, model_name, model_version, "
         + ", ".join(schema.FEATURE_COLUMNS)
         + ", cover_type, probability, latency_ms) VALUES (NOW(), 'm', '1', "
         + ("1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 'Rawah', 'C2702', 0, 0.9, 1.5)")
     )
-    assert can(connect("INFERENCE_DB_USER", "INFERENCE_DB_PASSWORD", train_db), inference)
-    assert not can(
-        connect("INFERENCE_DB_USER", "INFERENCE_DB_PASSWORD", train_db),
-        "SELECT COUNT(*) FROM forest_cover_data",
+    assert refused(inference_user(train_db), inference) is None
+    assert (
+        refused(inference_user(train_db), "SELECT COUNT(*) FROM forest_cover_data")
+        == TABLE_COMMAND_DENIED
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support import missing
 from tests.support.helm import REPO_ROOT, tool
 
 K8S_DIR = REPO_ROOT / "k8s"
@@ -48,10 +48,5 @@ def retrain_cronjob(retrain_objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def shared_schema(name: str) -> Path:
-    """A schema of ../shared/schemas; skipped when absent, except under CI, which has them."""
-    path = SHARED_SCHEMAS / name
-    if not path.exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{path} is missing, and CI always has it")
-        pytest.skip(f"{path} not present on this machine")
-    return path
+    """A schema of ../shared/schemas; CI has them, elsewhere a missing one skips (and is listed)."""
+    return missing.file(SHARED_SCHEMAS / name, hint="the project's shared schemas")

@@ -9,7 +9,6 @@ driver refuses clearly without a cluster; shellcheck is clean; the e2e is skippe
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.conftest import readme_port_forwards
 from tests.e2e.test_kind import EXAMPLE, UI_CHECKS
+from tests.support import missing
 from tests.support.helm import REPO_ROOT, find, render_chart
 
 RUN = REPO_ROOT / "scripts" / "e2e" / "run.sh"
@@ -89,9 +89,7 @@ def test_make_test_skips_the_e2e() -> None:
 
 @pytest.mark.parametrize("script", ["scripts/e2e/run.sh", "scripts/build-skaffold.sh"])
 def test_shellcheck_finds_nothing(script: str) -> None:
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+    shellcheck = missing.tool("shellcheck", hint="apt-get install shellcheck")
     proc = subprocess.run([shellcheck, "-x", script], cwd=REPO_ROOT, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout
