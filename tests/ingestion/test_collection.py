@@ -24,7 +24,7 @@ from forest_mlops.ingestion import (
 )
 from forest_mlops.ingestion.fetch import make_client
 from tests.ingestion.conftest import count
-from tests.ingestion.servers import DataApi, start_data_api
+from tests.ingestion.servers import DataApi, Reply, ScriptedApi, data_reply, start_data_api
 
 WINDOW = 0.4  # the API's MIN_UPDATE_TIME in these tests
 FAST = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.2, timeout=10.0)
@@ -186,3 +186,57 @@ def test_api_down_mid_collection_retries_then_fails_clearly_writing_nothing(
     assert code == 1
     assert "failed after 2 tries: ConnectError" in err
     assert count(mysql_engine, "forest_cover_data") == before["forest_cover_data"]
+
+
+def test_without_an_interval_the_loop_follows_the_apis_announced_schedule(
+    whole_batch_api: DataApi, tmp_path: Path
+) -> None:
+    engine = database.create_engine(f"sqlite:///{tmp_path}/paced.db")
+    database.apply_schema(engine)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    group = 5  # a group no other test of this module uses
+    try:
+        with make_client(whole_batch_api.url, FAST) as client:
+            collection = collect_until_complete(engine, client, group, policy=FAST, sleep=sleep)
+    finally:
+        engine.dispose()
+
+    assert collection.complete
+    # Each batch exactly once: never asked before the API moved on (that would load the same
+    # batch again), and the API moves one batch per request, so none is skipped.
+    batches = [b.batch_number for result in collection.results for b in result.batches]
+    assert batches == list(range(10))
+    # One wait after each batch (after the last one, the API's "all collected" comes when
+    # its window ends). Each is the API's window measured on its clock, not the 300 s
+    # fallback: the Date header has 1 s resolution and uvicorn refreshes it once a second.
+    assert len(waits) == 10
+    assert all(0.0 < wait <= WINDOW + 2.0 for wait in waits), waits
+
+
+def test_an_api_without_a_schedule_gets_the_fallback_interval(tmp_path: Path) -> None:
+    rows = [
+        ["2596", "51", "3", "258", "0", "510", "221", "232", "148", "6279", "Rawah", "C7745", "4"]
+    ]
+    engine = database.create_engine(f"sqlite:///{tmp_path}/fallback.db")
+    database.apply_schema(engine)
+    waits: list[float] = []
+    script = [
+        data_reply(1, 0, rows),
+        Reply(status=404, body=b'{"detail": "Not Found"}'),  # no GET /batches
+        data_reply(1, 1, rows),
+    ]
+    try:
+        with ScriptedApi(script).running() as api, make_client(api.url, FAST) as client:
+            collection = collect_until_complete(
+                engine, client, 1, fallback_interval=42.0, max_windows=2, sleep=waits.append
+            )
+            assert api.requests[1] == "/batches"
+    finally:
+        engine.dispose()
+    assert len(collection.results) == 2
+    assert len(waits) == 1 and 41.0 < waits[0] <= 42.0

@@ -34,8 +34,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--until-complete",
         action="store_true",
-        help="keep collecting, one window every --interval seconds, until the API says all "
-        "data is collected (default: one window)",
+        help="keep collecting, one window per batch as the API schedules them (GET /batches), "
+        "until the API says all data is collected (default: one window)",
     )
     parser.add_argument(
         "--requests-per-window",
@@ -45,8 +45,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--interval",
         type=float,
-        help="seconds between windows with --until-complete (default: "
-        "$FOREST_INGEST_INTERVAL_SECONDS, 300: the API's MIN_UPDATE_TIME)",
+        help="fixed seconds between windows with --until-complete instead of the API's "
+        "announced schedule (default: $FOREST_INGEST_INTERVAL_SECONDS, else the schedule; "
+        "300 s when the API announces none)",
     )
     parser.add_argument(
         "--attempts", type=int, help="tries per request (default: $FOREST_FETCH_ATTEMPTS, 5)"
@@ -60,19 +61,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from forest_mlops.ingestion import IngestionSettings
-
-    overrides = {
-        "api_url": args.api_url,
-        "database_url": args.database_url,
-        "group_number": args.group,
-        "requests_per_window": args.requests_per_window,
-        "ingest_interval_seconds": args.interval,
-        "fetch_attempts": args.attempts,
-        "retry_backoff_seconds": args.backoff,
-    }
-    return IngestionSettings(**{k: v for k, v in overrides.items() if v is not None})
+# Settings field -> the attribute of its flag; a flag left out falls back to the environment.
+_FLAG_FIELDS = {
+    "api_url": "api_url",
+    "database_url": "database_url",
+    "group_number": "group",
+    "requests_per_window": "requests_per_window",
+    "ingest_interval_seconds": "interval",
+    "fetch_attempts": "attempts",
+    "retry_backoff_seconds": "backoff",
+}
 
 
 def _emit(record: dict[str, Any]) -> None:
@@ -82,15 +80,13 @@ def _emit(record: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import httpx
-    import pydantic
 
     from forest_mlops import database
-    from forest_mlops.ingestion import FetchError, pipeline
+    from forest_mlops.cli._settings import from_flags
+    from forest_mlops.ingestion import FetchError, IngestionSettings, pipeline
 
-    try:
-        settings = _settings(args)
-    except pydantic.ValidationError as exc:
-        sys.stderr.write(f"forest-mlops ingest: bad configuration:\n{exc}\n")
+    settings = from_flags(IngestionSettings, args, _FLAG_FIELDS, command="ingest")
+    if settings is None:
         return 2
     engine = database.create_engine(settings.database_url)
     try:

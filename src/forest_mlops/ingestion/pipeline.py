@@ -34,7 +34,8 @@ from forest_mlops.ingestion.load import (
     loaded_result,
     record_status,
 )
-from forest_mlops.ingestion.settings import IngestionSettings
+from forest_mlops.ingestion.schedule import seconds_until_next_batch
+from forest_mlops.ingestion.settings import DEFAULT_INTERVAL_SECONDS, IngestionSettings
 from forest_mlops.ingestion.validate import validate
 
 log = logging.getLogger(__name__)
@@ -107,18 +108,20 @@ def collect_until_complete(
     client: httpx.Client,
     group_number: int,
     *,
-    interval: float,
+    interval: float | None = None,
+    fallback_interval: float = DEFAULT_INTERVAL_SECONDS,
     requests: int = 1,
     policy: RetryPolicy | None = None,
     max_windows: int | None = None,
     on_result: Callable[[LoadResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Collection:
-    """Run a window every `interval` seconds until the API says all data is collected.
+    """Run windows until the API says all data is collected.
 
-    The API moves a group to its next batch MIN_UPDATE_TIME after the last change, so an
-    interval of at least that sees every batch. A FetchError ends the collection (the windows
-    before it stay loaded).
+    Paced by the API's announced schedule (`schedule.seconds_until_next_batch`): each window
+    starts when the group's next batch is due. A fixed `interval` replaces the schedule; an API
+    that announces none gets `fallback_interval` (its MIN_UPDATE_TIME, 300 s by default, sees
+    every batch). A FetchError ends the collection (the windows before it stay loaded).
     """
     results: list[LoadResult] = []
     while max_windows is None or len(results) < max_windows:
@@ -133,7 +136,17 @@ def collect_until_complete(
             return Collection(results, complete=True)
         if max_windows is not None and len(results) >= max_windows:
             break
-        sleep(max(0.0, interval - (time.monotonic() - started)))
+        if interval is not None:
+            wait = max(0.0, interval - (time.monotonic() - started))
+        else:
+            announced = seconds_until_next_batch(client, group_number)
+            wait = (
+                max(0.0, fallback_interval - (time.monotonic() - started))
+                if announced is None
+                else announced
+            )
+        log.info("group %s: next window in %.1f s", group_number, wait)
+        sleep(wait)
     return Collection(results, complete=False)
 
 
