@@ -17,7 +17,7 @@ def test_missing_api_url_is_a_configuration_error(
     code = cli.main(["ingest", "--database-url", f"sqlite:///{db}"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "bad configuration" in err
+    assert "invalid configuration" in err
     assert "api_url" in err
     assert not db.exists()  # nothing was created
 
@@ -31,14 +31,17 @@ def test_requests_per_window_must_be_positive(
 
 
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from forest_mlops.cli.ingest import _settings
+    from forest_mlops.cli._settings import from_flags
+    from forest_mlops.cli.ingest import _FLAG_FIELDS
+    from forest_mlops.ingestion import IngestionSettings
 
     monkeypatch.setenv("FOREST_API_URL", "http://env:8000")
     monkeypatch.setenv("FOREST_DATABASE_URL", "sqlite:///env.db")
     monkeypatch.setenv("FOREST_GROUP_NUMBER", "7")
     monkeypatch.setenv("FOREST_REQUESTS_PER_WINDOW", "4")
     args = cli.build_parser().parse_args(["ingest", "--group", "3"])
-    settings = _settings(args)
+    settings = from_flags(IngestionSettings, args, _FLAG_FIELDS, command="ingest")
+    assert settings is not None
     assert (settings.api_url, settings.group_number, settings.requests_per_window) == (
         "http://env:8000",
         3,

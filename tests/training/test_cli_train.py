@@ -14,7 +14,7 @@ def test_missing_configuration_is_exit_code_2(
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["train", "--profile", "quick"]) == 2
     err = capsys.readouterr().err
-    assert "bad configuration" in err
+    assert "invalid configuration" in err
     assert "FOREST_DATABASE_URL" in err or "database_url" in err
 
 

@@ -57,11 +57,11 @@ def register(subparsers: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import uvicorn
-    from pydantic import ValidationError
 
     from api_data.app import create_app
     from api_data.batches import LayoutError
     from api_data.settings import Settings
+    from forest_mlops.cli._settings import from_flags
     from forest_mlops.dataset import DatasetError
 
     if args.dataset is None and not os.environ.get("API_DATA_DATASET"):
@@ -70,11 +70,8 @@ def handle(args: argparse.Namespace) -> int:
             "(get one with `forest-mlops data download` or `forest-mlops data synthetic`)\n"
         )
         return 2
-    overrides = {field: getattr(args, field) for field in _FLAG_FIELDS}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        sys.stderr.write(f"forest-mlops api-data: invalid configuration:\n{exc}\n")
+    settings = from_flags(Settings, args, _FLAG_FIELDS, command="api-data")
+    if settings is None:
         return 2
     try:
         app = create_app(settings)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from typing import Any
 
 # Flag name -> Settings field; a flag left out falls back to the environment, then the default.
@@ -57,16 +56,13 @@ def handle(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import uvicorn
-    from pydantic import ValidationError
 
+    from forest_mlops.cli._settings import from_flags
     from inference_api.app import create_app
     from inference_api.settings import Settings
 
-    overrides = {field: getattr(args, field) for field in _FLAG_FIELDS}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        sys.stderr.write(f"forest-mlops inference: invalid configuration:\n{exc}\n")
+    settings = from_flags(Settings, args, _FLAG_FIELDS, command="inference")
+    if settings is None:
         return 2
     uvicorn.run(
         create_app(settings),

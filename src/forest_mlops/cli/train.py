@@ -59,19 +59,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    from forest_mlops.training.settings import TrainingSettings
-
-    overrides = {
-        "database_url": args.database_url,
-        "tracking_uri": args.tracking_uri,
-        "model_name": args.model_name,
-        "experiment_name": args.experiment_name,
-        "profile": args.profile,
-        "promotion_margin": args.promotion_margin,
-        "data_synthetic": args.synthetic,
-    }
-    return TrainingSettings(**{k: v for k, v in overrides.items() if v is not None})
+# Settings field -> the attribute of its flag; a flag left out falls back to the environment.
+_FLAG_FIELDS = {
+    "database_url": "database_url",
+    "tracking_uri": "tracking_uri",
+    "model_name": "model_name",
+    "experiment_name": "experiment_name",
+    "profile": "profile",
+    "promotion_margin": "promotion_margin",
+    "data_synthetic": "synthetic",
+}
 
 
 def _summary(outcome: Any) -> str:
@@ -92,12 +89,11 @@ def _summary(outcome: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from forest_mlops.cli._settings import from_flags
+    from forest_mlops.training.settings import TrainingSettings
 
-    try:
-        settings = _settings(args)
-    except ValidationError as exc:
-        sys.stderr.write(f"forest-mlops train: bad configuration:\n{exc}\n")
+    settings = from_flags(TrainingSettings, args, _FLAG_FIELDS, command="train")
+    if settings is None:
         return 2
 
     from forest_mlops.training import workflow
