@@ -40,6 +40,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "demo.json"
 VENV_BIN = Path(sys.executable).parent
 PHASES = ("dataset", "services", "airflow_start", "collect", "train", "results", "inference")
+# The targets docs/DEMO.md states. The fresh-clone one is for a cold uv cache; this bench has a
+# warm one, so it holds the measured time to it and leaves the download (at the network's speed;
+# its size is in the docs) as the margin.
+TARGET_FRESH_SECONDS = 600.0
+TARGET_SET_UP_SECONDS = 240.0
 
 
 def _children_cpu() -> float:
@@ -164,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
             + runs["fresh clone (new venv)"]["wall_seconds"]
         )
         print("\n" + _row("fresh clone to summary (warm uv cache)", f"{fresh:.1f} s"))
+    set_up = runs["already set up"]["wall_seconds"]
+    met = set_up <= TARGET_SET_UP_SECONDS and (setup is None or fresh <= TARGET_FRESH_SECONDS)
+    print(_row("targets met", f"{met} (set up <= {TARGET_SET_UP_SECONDS:.0f} s, fresh clone <= "
+               f"{TARGET_FRESH_SECONDS:.0f} s)"))  # fmt: skip
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -171,6 +180,11 @@ def main(argv: list[str] | None = None) -> None:
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                 "setup": setup,
                 "runs": runs,
+                "targets": {
+                    "fresh_clone_seconds": TARGET_FRESH_SECONDS,
+                    "already_set_up_seconds": TARGET_SET_UP_SECONDS,
+                },
+                "targets_met": met,
             },
             indent=2,
         )
