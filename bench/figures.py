@@ -52,9 +52,7 @@ def load_results(directory: Path = RESULTS) -> Results:
         if name not in cache:
             path = directory / f"{name}.json"
             if not path.exists():
-                raise FiguresError(
-                    f"no {path.relative_to(REPO_ROOT)}: run `python -m bench.{name}`"
-                )
+                raise FiguresError(f"no {path}: run `python -m bench.{name}`")
             cache[name] = json.loads(path.read_text())
         return cache[name]
 
