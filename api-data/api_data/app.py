@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from api_data.batches import BatchData, BatchLayout
 from api_data.metrics import ApiMetrics, RequestCounter
@@ -24,6 +25,30 @@ logger = logging.getLogger(__name__)
 
 SYNTHETIC_HEADER = "X-Data-Synthetic"
 GroupNumber = Annotated[int, Query(description="the group asking, 1..API_DATA_GROUPS")]
+
+
+class Error(BaseModel):
+    """A 4xx answer of this API's own: what was wrong, in words."""
+
+    detail: str
+
+
+class Batch(BaseModel):
+    """The body of GET /data (written as bytes; this model documents it)."""
+
+    group_number: int
+    batch_number: int
+    data: list[list[int | str]]
+
+
+# The answers each route can give besides 200, so the published schema is the whole contract
+# (tests/reliability checks every generated answer against it).
+BAD_GROUP: dict[int | str, dict[str, Any]] = {
+    400: {"model": Error, "description": "group outside 1..groups, or all data collected"}
+}
+NEEDS_TOKEN: dict[int | str, dict[str, Any]] = {
+    401: {"model": Error, "description": "the restart token is required and missing"}
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -80,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
             "synthetic": synthetic,
         }
 
-    @app.get("/data")
+    @app.get("/data", responses={200: {"model": Batch}, **BAD_GROUP})
     async def read_data(group_number: GroupNumber) -> Response:
         check_group(group_number)
         try:
@@ -103,7 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
             headers={SYNTHETIC_HEADER: "true" if synthetic else "false"},
         )
 
-    @app.get("/restart_data_generation")
+    @app.get("/restart_data_generation", responses={**BAD_GROUP, **NEEDS_TOKEN})
     async def restart_data_generation(
         group_number: GroupNumber,
         authorization: Annotated[str | None, Header()] = None,
@@ -134,7 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
         # requests at all means ready.
         return {"status": "ready", "rows": layout.n_rows, "synthetic": synthetic}
 
-    @app.get("/metrics")
+    @app.get("/metrics", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter
@@ -47,8 +48,12 @@ _RELOAD_STATUS = {
 }
 
 
-class JSONBytes(Response):
-    """JSON rendered by orjson (numpy arrays included)."""
+class JSONBytes(JSONResponse):
+    """JSON rendered by orjson (numpy arrays included).
+
+    A JSONResponse, so that the published schema says these routes answer JSON (a plain
+    Response subclass made FastAPI document every answer as a string, which no answer is).
+    """
 
     media_type = "application/json"
 
@@ -195,7 +200,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             }
         },
         response_class=Response,
-        responses={200: {"content": {"text/csv": {}}}},
+        responses={
+            200: {"content": {"text/csv": {}}},
+            422: {
+                "description": "not UTF-8, or invalid rows: `detail` and one message per problem",
+                "content": {"application/json": {}},
+            },
+            503: {"description": "no model is loaded yet", "content": {"application/json": {}}},
+        },
     )
     async def predict_csv(request: Request) -> Response:
         try:

@@ -3,7 +3,9 @@
 An answer must never be a 5xx (the schemas promise no 5xx except the inference service's 503
 before a model is loaded, which these tests avoid by serving a model), and every 4xx must say
 what was wrong: a JSON body whose `detail` is a non-empty message (FastAPI's validation errors
-are a list of {loc, msg, type}; both APIs' own errors are strings).
+are a list of {loc, msg, type}; both APIs' own errors are strings). And every answer must be
+what the API's own OpenAPI schema says: a documented status code and content type, and a body
+that validates against the response schema (schemathesis' conformance checks).
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 # A few hundred cases per API, the same ones on every run: CI must not find a new case by luck
 # (a new case found locally becomes an explicit test instead).
@@ -26,6 +33,11 @@ FUZZ_SETTINGS = settings(
 
 
 MODES = (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE)
+
+# The answer against the schema the service publishes. Only these: schemathesis' other default
+# checks judge the request side (e.g. that a negative case is rejected), which check_answer
+# states for itself.
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def sweep(
@@ -71,3 +83,4 @@ def check_answer(case: Any, response: Any, counts: Counter[str]) -> None:
             )
         else:
             assert isinstance(detail, str) and detail.strip(), describe(case, response)
+    case.validate_response(response, checks=CONFORMANCE)

@@ -7,6 +7,7 @@ restart token) are in tests/api_data/test_contract.py; this is the generated swe
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from schemathesis.core.failures import FailureGroup
 
 from forest_mlops import synthetic
-from tests.reliability.bad_input import MODES, sweep
+from tests.reliability.bad_input import MODES, check_answer, sweep
 from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -82,3 +84,19 @@ def test_a_few_hundred_cases_ran() -> None:
 def test_the_server_still_answers_after_the_sweep(api_data_url: str) -> None:
     batches = httpx.get(f"{api_data_url}/batches", timeout=10).json()
     assert len(batches["groups"]) == 10
+
+
+def test_an_answer_outside_the_schema_is_caught(api_data_schema: Any, api_data_url: str) -> None:
+    """The sweep's schema check is not a formality: an answer the schema does not allow fails."""
+    case = api_data_schema["/data"]["GET"].Case(query={"group_number": 1})
+    request = httpx.Request("GET", f"{api_data_url}/data?group_number=1")
+
+    def failures(status: int, body: object) -> set[str]:
+        response = httpx.Response(status, json=body, request=request)
+        response.elapsed = dt.timedelta(0)  # as if it had come over the wire
+        with pytest.raises(FailureGroup) as caught:
+            check_answer(case, response, Counter())
+        return {type(failure).__name__ for failure in caught.value.exceptions}
+
+    assert failures(200, {"group_number": "one", "data": []}) == {"JsonSchemaError"}
+    assert failures(409, {"detail": "conflict"}) == {"UndefinedStatusCode"}
