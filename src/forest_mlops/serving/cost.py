@@ -6,11 +6,14 @@ fresh folder (its size on disk is what every replica downloads), loaded with
 one record (repeated: p50, p99) and on 1,000 records (repeated: p50), in one thread as the
 service calls it.
 
-Size is exact and the same on every machine. Load time and latency are wall-clock times on
-the training machine and grow with whatever else runs there: the 1-minute load average is
-logged beside them so that a figure can be read against how busy the machine was. The
-budget's latency limit is checked against these training-time figures; the single-record p99
-at 8 concurrent clients is a service-level figure that only the inference bench measures.
+Size is exact and the same on every machine. Wall-clock load time and latency grow with
+whatever else runs on the training machine (on a 2-core machine shared with builds, a load
+average of 15 stretched them about eightfold), so the budget is checked against the CPU time
+of the process instead (`load_cpu_seconds`, `batch_cpu_p50_ms`), measured with one model
+thread: on an idle machine that is what the wall clock shows, and it hardly depends on what
+else runs. The wall-clock figures are logged too, with the 1-minute load average beside them.
+The single-record p99 at 8 concurrent clients is a service-level figure that only the
+inference bench measures.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from forest_mlops import schema
 from forest_mlops.serving.loading import load_for_serving
@@ -37,10 +43,12 @@ METRIC_PREFIX: Final = "serving_"
 @dataclass(frozen=True)
 class ServingCost:
     artifact_mb: float  # 10^6 bytes on disk, the downloaded model folder
-    load_seconds: float
-    single_p50_ms: float
+    load_seconds: float  # wall clock
+    load_cpu_seconds: float  # CPU time of the process while loading
+    single_p50_ms: float  # wall clock, one record
     single_p99_ms: float
-    batch_p50_ms: float  # predict_proba of BATCH_ROWS records
+    batch_p50_ms: float  # wall clock, predict_proba of BATCH_ROWS records
+    batch_cpu_p50_ms: float  # CPU time of the same calls
     load_average_1m: float
 
     def as_metrics(self) -> dict[str, float]:
@@ -69,12 +77,13 @@ class Budget:
         over = []
         if cost.artifact_mb > self.artifact_mb:
             over.append(f"artifact {cost.artifact_mb:.1f} MB > {self.artifact_mb:g} MB")
-        if cost.load_seconds > self.load_seconds:
-            over.append(f"load {cost.load_seconds:.2f} s > {self.load_seconds:g} s")
-        if cost.batch_p50_ms > self.batch_p50_ms:
+        if cost.load_cpu_seconds > self.load_seconds:
+            over.append(f"load {cost.load_cpu_seconds:.2f} CPU s > {self.load_seconds:g} s")
+        if cost.batch_cpu_p50_ms > self.batch_p50_ms:
             over.append(
-                f"{BATCH_ROWS} records p50 {cost.batch_p50_ms:.1f} ms > {self.batch_p50_ms:g} ms"
-                f" (load average {cost.load_average_1m:.1f})"
+                f"{BATCH_ROWS} records p50 {cost.batch_cpu_p50_ms:.1f} CPU ms > "
+                f"{self.batch_p50_ms:g} ms (wall {cost.batch_p50_ms:.1f} ms at load average "
+                f"{cost.load_average_1m:.1f})"
             )
         return over
 
@@ -86,13 +95,29 @@ def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
-def _times_ms(call: Any, repeats: int) -> list[float]:
-    times = []
+def _times_ms(call: Any, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU milliseconds of each call."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         call()
-        times.append((time.perf_counter() - started) * 1e3)
-    return times
+        cpu.append((time.process_time() - cpu_started) * 1e3)
+        wall.append((time.perf_counter() - started) * 1e3)
+    return wall, cpu
+
+
+@contextmanager
+def _one_model_thread() -> Iterator[None]:
+    # The compiled model reads its thread count when it loads (serving.compiled.model_threads).
+    before = os.environ.get("FOREST_MODEL_THREADS")
+    os.environ["FOREST_MODEL_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["FOREST_MODEL_THREADS"]
+        else:
+            os.environ["FOREST_MODEL_THREADS"] = before
 
 
 def measure_local(local: Path, rows: pd.DataFrame) -> ServingCost:
@@ -101,20 +126,24 @@ def measure_local(local: Path, rows: pd.DataFrame) -> ServingCost:
     if features.empty:
         raise ValueError("cannot measure latency without rows")
     size = directory_mb(local)
-    started = time.perf_counter()
-    model = load_for_serving(local)
-    load_seconds = time.perf_counter() - started
-    one = features.head(1)
-    batch = features.sample(n=BATCH_ROWS, replace=len(features) < BATCH_ROWS, random_state=0)
-    model.predict_proba(one)  # first call: lazy initialisation is not latency
-    single = _times_ms(lambda: model.predict_proba(one), SINGLE_REPEATS)
-    batches = _times_ms(lambda: model.predict_proba(batch), BATCH_REPEATS)
+    with _one_model_thread(), threadpool_limits(limits=1):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        model = load_for_serving(local)
+        load_seconds = time.perf_counter() - started
+        load_cpu_seconds = time.process_time() - cpu_started
+        one = features.head(1)
+        batch = features.sample(n=BATCH_ROWS, replace=len(features) < BATCH_ROWS, random_state=0)
+        model.predict_proba(one)  # first call: lazy initialisation is not latency
+        single, _ = _times_ms(lambda: model.predict_proba(one), SINGLE_REPEATS)
+        batches, batches_cpu = _times_ms(lambda: model.predict_proba(batch), BATCH_REPEATS)
     return ServingCost(
         artifact_mb=size,
         load_seconds=load_seconds,
+        load_cpu_seconds=load_cpu_seconds,
         single_p50_ms=statistics.median(single),
         single_p99_ms=statistics.quantiles(single, n=100)[98],
         batch_p50_ms=statistics.median(batches),
+        batch_cpu_p50_ms=statistics.median(batches_cpu),
         load_average_1m=os.getloadavg()[0],
     )
 

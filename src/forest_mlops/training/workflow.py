@@ -128,15 +128,19 @@ def train(
     settings: TrainingSettings,
     context: RunContext,
     candidates: Sequence[CandidateSpec] | None = None,
+    *,
+    keep_earlier: bool = False,
 ) -> list[dict[str, Any]]:
     """Fit the candidates (default: the profile's) and log each as a nested run with its model.
 
     A retried train step starts over: candidate runs of an earlier attempt are marked FAILED so
-    that evaluate only sees this attempt's complete set.
+    that evaluate only sees this attempt's complete set. keep_earlier=True adds to them instead
+    (bench/training.py trains reference models beside the profile's).
     """
     tracking.check_server(settings.tracking_uri)
     client = tracking.client(settings.tracking_uri)
-    for stale in tracking.candidate_runs(client, context.experiment_id, context.parent_run_id):
+    earlier = tracking.candidate_runs(client, context.experiment_id, context.parent_run_id)
+    for stale in [] if keep_earlier else earlier:
         client.set_terminated(stale.info.run_id, status="FAILED")
     parts = _split(settings, context)
     input_example = parts.train.loc[:, list(schema.FEATURE_COLUMNS)].head(5)
