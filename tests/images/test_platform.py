@@ -134,22 +134,26 @@ def pod_env(docs: list[dict[str, Any]], pod: dict[str, Any]) -> dict[str, str]:
 def test_inference_is_not_ready_without_a_champion_and_serves_once_one_exists(
     inference: Pod, docs: list[dict[str, Any]], network: str, request: pytest.FixtureRequest
 ) -> None:
-    import time
 
-    time.sleep(5)
-    assert inference.running(), inference.logs()
+    inference.wait_ready(timeout=180, kind="livenessProbe")  # the process answers
     # No champion: nothing served. (The chart's readiness probe, /ready?no_champion_ok=true,
     # lets the pod be Ready meanwhile so `helm install --wait` can finish.)
     assert http(f"http://{inference.ip}:8001/ready")[0] == 503
     status, _ = http(
         f"http://{inference.ip}:8001/predict",
-        data=b"{}",
+        data=json.dumps(RECORD).encode(),
         headers={"Content-Type": "application/json"},
     )
     assert status == 503
     request.getfixturevalue("champion")
-    # The service polls the registry; /reload asks at once.
-    http(f"http://{inference.ip}:8001/reload", data=b"")
+    # The service polls the registry; /reload (with the chart's generated token) asks at once.
+    token = secret(docs, "fm-inference", "reload-token")
+    status, body = http(
+        f"http://{inference.ip}:8001/reload",
+        data=b"",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert status == 200, body[:1000]
     inference.wait_ready(timeout=180)
     assert http(f"http://{inference.ip}:8001/ready")[0] == 200
     status, body = http(
