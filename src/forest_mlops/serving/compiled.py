@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from forest_mlops import schema
-from forest_mlops.training.features import derive
+from forest_mlops.training.features import DERIVED_COLUMNS, derived_values
 
 ONNX_FILE: Final = "forest.onnx"
 _ML_DOMAIN: Final = "ai.onnx.ml"
@@ -53,24 +53,43 @@ class Encoding:
         return sum(len(c) for c in self.categories) + len(self.numeric)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
-        """The float32 matrix the trees see, built without pandas concat or sklearn checks."""
+        """The float32 matrix the trees see, with numpy and dict look-ups only.
+
+        The pipeline's pandas/ColumnTransformer path costs ~7 ms a call whatever the row
+        count; this one ~0.1 ms for one record, which is most of what a single-record
+        request costs once the trees are compiled.
+        """
         missing = [c for c in schema.FEATURE_COLUMNS if c not in frame.columns]
         if missing:
             raise KeyError(f"missing feature column(s): {', '.join(missing)}")
         rows = len(frame)
         out = np.zeros((rows, self.width), dtype=np.float32)
         offset = 0
-        for column, vocabulary in zip(schema.CATEGORICAL_COLUMNS, self.categories, strict=True):
-            codes = pd.Categorical(frame[column].astype(str), categories=vocabulary).codes
+        positions = np.arange(rows)
+        for column, lookup in zip(schema.CATEGORICAL_COLUMNS, self._lookups(), strict=True):
+            values = frame[column].to_numpy()
+            codes = np.fromiter((lookup.get(str(v), -1) for v in values), np.int64, rows)
             known = codes >= 0  # unknown values: all zeros, as handle_unknown="ignore"
-            out[np.flatnonzero(known), offset + codes[known]] = 1.0
-            offset += len(vocabulary)
-        derived = derive(frame)
+            out[positions[known], offset + codes[known]] = 1.0
+            offset += len(lookup)
+        numeric = {c: frame[c].to_numpy() for c in schema.NUMERIC_COLUMNS}
+        derived = dict(zip(DERIVED_COLUMNS, derived_values(numeric), strict=True))
         for column in self.numeric:
-            source = derived[column] if column in derived.columns else frame[column]
-            out[:, offset] = source.to_numpy(dtype=np.float64)
+            source = derived[column] if column in derived else numeric[column]
+            out[:, offset] = np.asarray(source, dtype=np.float64)
             offset += 1
         return out
+
+    def _lookups(self) -> list[dict[str, int]]:
+        # Built on first use (the dataclass is frozen and pickled with the model).
+        cached: list[dict[str, int]] | None = self.__dict__.get("_lookup_cache")
+        if cached is None:
+            cached = [{v: i for i, v in enumerate(c)} for c in self.categories]
+            object.__setattr__(self, "_lookup_cache", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lookup_cache"}
 
 
 def encoding_of(pipeline: Any) -> Encoding:

@@ -10,6 +10,7 @@ training rows and the served model computes exactly what training computed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -36,14 +37,20 @@ DERIVED_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-def derive(frame: pd.DataFrame) -> pd.DataFrame:
-    """The derived columns (float64) for a frame holding the numeric feature columns."""
-    hdh = frame[_HDH].to_numpy(dtype=np.float64)
-    vdh = frame[_VDH].to_numpy(dtype=np.float64)
-    road = frame[_ROAD].to_numpy(dtype=np.float64)
-    fire = frame[_FIRE].to_numpy(dtype=np.float64)
-    elevation = frame["Elevation"].to_numpy(dtype=np.float64)
-    values = (
+def derived_values(
+    columns: Mapping[str, np.ndarray[Any, Any]],
+) -> tuple[np.ndarray[Any, Any], ...]:
+    """DERIVED_COLUMNS' values (float64, in order) from the numeric feature columns' arrays.
+
+    One formula for the pipeline (derive) and for the compiled serving form
+    (forest_mlops.serving.compiled), which must compute exactly the same numbers.
+    """
+    hdh = np.asarray(columns[_HDH], dtype=np.float64)
+    vdh = np.asarray(columns[_VDH], dtype=np.float64)
+    road = np.asarray(columns[_ROAD], dtype=np.float64)
+    fire = np.asarray(columns[_FIRE], dtype=np.float64)
+    elevation = np.asarray(columns["Elevation"], dtype=np.float64)
+    return (
         np.hypot(hdh, vdh),
         elevation - vdh,
         # 0.2 is roughly the slope of the terrain toward water in this data.
@@ -55,6 +62,12 @@ def derive(frame: pd.DataFrame) -> pd.DataFrame:
         fire + road,
         fire - road,
     )
+
+
+def derive(frame: pd.DataFrame) -> pd.DataFrame:
+    """The derived columns (float64) for a frame holding the numeric feature columns."""
+    columns = {c: frame[c].to_numpy() for c in (_HDH, _VDH, _ROAD, _FIRE, "Elevation")}
+    values = derived_values(columns)
     return pd.DataFrame(dict(zip(DERIVED_COLUMNS, values, strict=True)), index=frame.index)
 
 
