@@ -82,6 +82,11 @@ def data_label(label: str, synthetic: bool | None = None) -> str:
     return f"{label} (**SYNTHETIC** rows)" if synthetic else label
 
 
+def batch_target(inference: dict[str, Any]) -> float:
+    """The 1,000-record p50 target the inference result states (100 ms before it stated one)."""
+    return float(inference.get("targets", {}).get("batch_p50_ms", 100.0))
+
+
 def served_model(result: dict[str, Any]) -> str:
     """Which model an inference benchmark served, and whether it is the shipped champion."""
     served = result.get("served_model")
@@ -201,7 +206,9 @@ def readme_table(result: Results) -> str:
         f"`python -m bench.inference` |"
     )
     verdict = (
-        "meets the 100 ms target" if ours["batch_p50_ms"] < 100 else "**misses the 100 ms target**"
+        f"meets the {batch_target(inference):g} ms target"
+        if ours["batch_p50_ms"] <= batch_target(inference)
+        else f"**misses the {batch_target(inference):g} ms target**"
     )
     rows.append(
         f"| inference, one {num(inference['batch_rows'])}-record request | p50 "
