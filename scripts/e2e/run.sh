@@ -70,6 +70,6 @@ export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
 export FOREST_E2E_PREPARE_SECONDS=$(($(date +%s) - started))
 say "prepared in ${FOREST_E2E_PREPARE_SECONDS} s; skaffold $("$SKAFFOLD" version), profile '${profile}'"
 status=0
-.venv/bin/pytest tests/e2e -p no:cacheprovider -o addopts="-ra" --timeout 3600 -x "$@" || status=$?
+.venv/bin/pytest tests/e2e -s -p no:cacheprovider -o addopts="-ra" --timeout 3600 "$@" || status=$?
 rm -rf "$tools"
 exit "$status"
