@@ -55,6 +55,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Each phase builds on the ones before: after a failure the rest would only wait out their
+    # time-outs (hours in all). They are skipped, and say so in the result file.
+    failed = [name for name, c in RESULTS["checks"].items() if c["outcome"] == "failed"]
+    if ENABLED and failed:
+        pytest.skip(f"an earlier phase failed: {failed[0]}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -62,6 +70,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not ENABLED or Path(__file__).parent not in Path(str(item.fspath)).parents:
         return
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        # a skip in setup (an earlier phase failed) is recorded as skipped
         entry = {"outcome": report.outcome, "seconds": round(report.duration, 1)}
         if report.outcome == "failed":
             entry["error"] = str(report.longrepr)[-1500:]
