@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from forest_mlops.serving.cost import Budget
 from forest_mlops.training import registry, split, tracking, workflow
 from forest_mlops.training.pipelines import HIST_GRADIENT_BOOSTING, RANDOM_FOREST, CandidateSpec
 from forest_mlops.training.settings import TrainingSettings
-from tests.support.processes import VENV_BIN, free_port
+from tests.conftest import start_mlflow_server
+from tests.support.processes import VENV_BIN
 from tests.training.conftest import BATCHES, TABLE_ROWS
 
 pytestmark = pytest.mark.slow
@@ -304,13 +306,28 @@ def _table(url: str) -> pd.DataFrame:
         engine.dispose()
 
 
+@pytest.fixture
+def stopped_mlflow_url(
+    make_mysql_database: Callable[[str], str], s3_server: str, tmp_path: Path
+) -> str:
+    """The URL of a real MLflow server that ran and was stopped: "MLflow is down" for real."""
+    server = start_mlflow_server(
+        backend_url=make_mysql_database("fmdown"),
+        s3_endpoint=s3_server,
+        bucket=f"down-{uuid.uuid4().hex[:8]}",
+        log_path=tmp_path / "mlflow-down.log",
+    )
+    server.process.stop()
+    return server.url
+
+
 def test_mlflow_down_fails_clearly_and_moves_no_alias(
-    cli_run: CliRun, mlflow_tracking_server: Any, training_table: str
+    cli_run: CliRun, mlflow_tracking_server: Any, training_table: str, stopped_mlflow_url: str
 ) -> None:
     client = tracking.client(mlflow_tracking_server.url)
     champion_before = alias_version(client, cli_run.model_name, registry.CHAMPION)
     versions_before = len(client.search_model_versions(f"name = '{cli_run.model_name}'"))
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = stopped_mlflow_url
 
     # The whole run: refused before anything is trained.
     with pytest.raises(tracking.TrackingUnavailable, match=f"{dead} is not reachable"):
