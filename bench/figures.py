@@ -458,7 +458,42 @@ def inference_performance(result: Results) -> str:
     return "\n".join(lines)
 
 
+def readme_images(result: Results) -> str:
+    images = result("images")
+    cold, warm = images["cold"], images["warm"]
+    rows = [
+        "| image | size | cold build | warm build |",
+        "|---|---|---|---|",
+    ]
+    for name, mb in images["sizes_mb"].items():
+        short = name.split("/", 1)[1].split(":")[0]
+        c, w = cold["images"][short], warm["images"][short]
+        rows.append(
+            f"| `{name}` | {num(mb)} MB | {c['seconds']} s | {w['seconds']} s "
+            f"({w['steps_cached']}/{w['steps']} steps cached) |"
+        )
+    standins = ", ".join(
+        f"`{name}` {num(mb)} MB" for name, mb in images["standin_sizes_mb"].items()
+    )
+    return "\n".join(
+        [
+            f"`make images` on {images['machine']} (Docker {images['engine']}): "
+            f"**{seconds(cold['seconds'])} cold** (`--no-cache`: every step runs, the three "
+            "services' shared dependency stages once per target, so more than a first build; "
+            "stand-in bases reused) and "
+            f"**{seconds(warm['seconds'])} warm** (nothing changed); api-data's dataset: "
+            f"{cold['dataset']}. Sizes are uncompressed (`docker image inspect`).",
+            "",
+            *rows,
+            "",
+            f"Stand-ins: {standins}.",
+            "",
+        ]
+    )
+
+
 FIGURES: dict[str, Callable[[Results], str]] = {
+    "readme-images": readme_images,
     "readme-table": readme_table,
     "readme-demo": readme_demo,
     "demo-timings": demo_timings,

@@ -1,10 +1,11 @@
 """Build times and sizes of the images: `python -m bench.images` → bench/results/images.json.
 
 Runs `make images` (scripts/images/build.sh) twice on this machine's Docker engine:
-  cold  FOREST_IMAGES_NO_CACHE=1: every step of the four project images runs (all wheels
-        installed again, the dataset baked again); the stand-in bases are reused when their
-        recipe is unchanged (their own first-build times are printed by the script, and the
-        figures here record whether any was built);
+  cold  FOREST_IMAGES_NO_CACHE=1 (`docker build --no-cache`): every step of the four project
+        images runs (all wheels installed again, the dataset baked again; the services' shared
+        dependency stages once per target, so this is more than a first build, which builds
+        them once); the stand-in bases are reused when their recipe is unchanged (their own
+        first-build times are printed by the script; the figures record whether any was built);
   warm  nothing changed: what a rebuild after `make images` costs.
 Then the size of each project image and each stand-in (`docker image inspect`, uncompressed).
 """
