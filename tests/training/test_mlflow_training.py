@@ -356,3 +356,33 @@ def test_mlflow_down_fails_clearly_and_moves_no_alias(
     assert alias_version(client, cli_run.model_name, registry.CHAMPION) == champion_before
     after = client.search_model_versions(f"name = '{cli_run.model_name}'")
     assert len(after) == versions_before
+
+
+def test_a_champion_over_budget_gives_way_to_a_version_within_it(
+    mlflow_tracking_server: Any, training_table: str, model_name: str
+) -> None:
+    config = settings(mlflow_tracking_server.url, training_table, model_name)
+    good = workflow.run_all(config, trigger="test", candidates=GOOD).decision
+    weak = workflow.run_all(config, trigger="test", candidates=WEAK).decision
+    assert (good.decision, weak.decision) == (registry.PROMOTED_FIRST, registry.KEPT)
+    assert good.serving is not None and weak.serving is not None
+    # A budget between the two sizes: the stump fits, the champion does not.
+    assert weak.serving.artifact_mb < good.serving.artifact_mb
+    limit = (weak.serving.artifact_mb + good.serving.artifact_mb) / 2
+    budget = Budget(artifact_mb=limit, load_seconds=1e6, batch_p50_ms=1e6)
+
+    client = tracking.client(mlflow_tracking_server.url)
+    test_rows = split.split_frame(pd.DataFrame(_table(training_table))).test
+    challenger = registry.score_version(model_name, weak.version, test_rows)
+    decision = registry.decide(
+        client, model_name, weak.version, challenger, test_rows, 0.0, budget=budget,
+        serving=weak.serving,
+    )  # fmt: skip
+    assert decision.decision == registry.PROMOTED
+    assert decision.reason == (
+        f"within budget; champion v{good.version} is over budget: artifact "
+        f"{good.serving.artifact_mb:.1f} MB > {limit:g} MB"
+    )
+    # It gave way although it is the more accurate of the two.
+    assert decision.champion_macro_f1 is not None
+    assert decision.champion_macro_f1 > decision.challenger_macro_f1
