@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.images.conftest import PROJECT_IMAGES, minio_credentials, run_client
-from tests.images.pods import Pod
+from tests.images.pods import Pod, run_once
 from tests.support.helm import find
 
 # One record in the course layout (the first row of the UCI file, recoded).
@@ -167,10 +167,14 @@ def test_inference_is_not_ready_without_a_champion_and_serves_once_one_exists(
 
 
 def test_airflow_db_migrate_ran_in_the_scheduler_init_container(airflow_scheduler: Pod) -> None:
-    proc = airflow_scheduler.exec(
-        "airflow", "db", "check-migrations", "--migration-wait-timeout", "1"
+    """The scheduler pod's migrate-db init container ran `airflow db migrate` (the fixture
+    fails otherwise): the schema is at the image's Airflow head. Checked from the scheduler's
+    own container spec (its main container stops early: see the next test)."""
+    out = run_once(
+        airflow_scheduler,
+        ["bash", "-c", "airflow db check-migrations --migration-wait-timeout 1 && echo MIGRATED"],
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "MIGRATED" in out
 
 
 def test_the_scheduler_runs_until_it_needs_the_kubernetes_api(airflow_scheduler: Pod) -> None:
