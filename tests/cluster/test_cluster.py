@@ -41,10 +41,22 @@ def web(kube: Kube) -> Iterator[Kube]:
     yield kube
 
 
-def fetch(kube: Kube, url: str, timeout: int = 5) -> str | None:
-    """The body the client pod gets from url, or None when the request fails."""
-    result = kube.exec("client", "wget", "-q", "-T", str(timeout), "-O", "-", url)
-    return result.stdout if result.returncode == 0 else None
+def fetch(kube: Kube, host: str, port: int = 80, timeout: int = 5) -> str | None:
+    """The body the client pod gets for GET / from host:port, or None when the request fails.
+
+    busybox's nc speaks the HTTP (Debian's static busybox wget crashes), and the host is the
+    Service's full name (the static C library's resolver does not apply the search list).
+    """
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n'"
+    result = kube.exec("client", "sh", "-c", f"{request} | nc -w {timeout} {host} {port}")
+    # kubectl's output is read as text: universal newlines turned HTTP's CRLF into LF.
+    head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
+    ok = result.returncode == 0 and head.startswith("HTTP/1.") and " 200 " in head.splitlines()[0]
+    return body if ok else None
+
+
+def service_host(kube: Kube) -> str:
+    return f"web.{kube.namespace}.svc.cluster.local"
 
 
 def test_nodes_ready(kube: Kube) -> None:
@@ -72,12 +84,12 @@ def test_pod_reaches_service_on_other_worker(web: Kube) -> None:
     server_node = web.get("pod", "server")["spec"]["nodeName"]
     client_node = web.get("pod", "client")["spec"]["nodeName"]
     assert server_node != client_node
-    body = eventually(lambda: fetch(web, "http://web"), timeout=60)
+    body = eventually(lambda: fetch(web, service_host(web)), timeout=60)
     assert body is not None and body.strip() == "hello from server"
 
 
 def test_network_policy_blocks_then_allows(web: Kube) -> None:
-    assert eventually(lambda: fetch(web, "http://web"), timeout=60)
+    assert eventually(lambda: fetch(web, service_host(web)), timeout=60)
     web.apply(
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -86,7 +98,7 @@ def test_network_policy_blocks_then_allows(web: Kube) -> None:
             "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
         }
     )
-    blocked = eventually(lambda: fetch(web, "http://web", timeout=3) is None, timeout=60)
+    blocked = eventually(lambda: fetch(web, service_host(web), timeout=3) is None, timeout=60)
     assert blocked, "deny-all NetworkPolicy did not block the client"
     web.apply(
         {
@@ -105,7 +117,7 @@ def test_network_policy_blocks_then_allows(web: Kube) -> None:
             },
         }
     )
-    body = eventually(lambda: fetch(web, "http://web"), timeout=60)
+    body = eventually(lambda: fetch(web, service_host(web)), timeout=60)
     assert body is not None and "hello" in body, "the allow rule did not reopen the traffic"
     web.run("delete", "networkpolicy", "deny-all", "allow-client")
 

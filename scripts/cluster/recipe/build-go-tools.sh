@@ -10,8 +10,8 @@ out=$1 logs=$2
 mkdir -p "$out" "$logs"
 export CGO_ENABLED=0
 
-# install NAME PACKAGE@VERSION [LDFLAGS]: `go install` of a module without replace directives.
-install() {
+# go_install NAME PACKAGE@VERSION [LDFLAGS]: `go install` of a module without replace directives.
+go_install() {
   local name=$1 pkg=$2 ldflags="-s -w ${3:-}" built
   if [[ -x "$out/$name" ]]; then
     say "  $name: already built"
@@ -36,16 +36,16 @@ wrapped() {
     run_logged "$logs/$name.log" go build -mod=readonly -trimpath -v -ldflags "$ldflags" -o "$out/$name" "$pkg")
 }
 
-install kind "sigs.k8s.io/kind@$KIND_VERSION"
+go_install kind "sigs.k8s.io/kind@$KIND_VERSION"
 wrapped pause pause .
 wrapped etcd etcd go.etcd.io/etcd/server/v3
-install coredns "github.com/coredns/coredns@$COREDNS_VERSION" \
+go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION" \
   "-X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
-install kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" \
+go_install kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" \
   "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
-install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION" \
+go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION" \
   "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION"
-install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
+go_install local-path-provisioner "github.com/rancher/local-path-provisioner@$LOCAL_PATH_PROVISIONER_VERSION" \
   "-X main.VERSION=$LOCAL_PATH_PROVISIONER_VERSION"
 # The CNI plugins the node's network needs: kube-router's bridge set-up plus port mappings.
 mkdir -p "$out/cni"

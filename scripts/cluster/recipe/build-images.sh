@@ -77,7 +77,8 @@ busybox="$LOCAL_REPO/busybox:$BUSYBOX_TAG"
 archive="$images/$(tr '/:' '__' <<<"$busybox").tar"
 if [[ ! -f "$archive" ]]; then
   root=$(mktemp -d "$work/busybox.XXXXXX")
-  (cd "$root" && apt-get download -qq busybox-static)
+  # As root into our own directory (apt's _apt sandbox user cannot write there).
+  (cd "$root" && apt-get download -qq -o APT::Sandbox::User=root busybox-static)
   version=$(dpkg-deb -f "$root"/busybox-static_*.deb Version)
   [[ "$version" == "1:$BUSYBOX_TAG-"* ]] || die "busybox-static is $version, the recipe expects $BUSYBOX_TAG"
   dpkg-deb -x "$root"/busybox-static_*.deb "$root/fs"
