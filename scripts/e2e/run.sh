@@ -8,6 +8,7 @@
 #   FOREST_DATASET_FILE  api-data's dataset (default ../shared/data/covertype_dev.csv.gz, else
 #                        a seeded synthetic file made here)
 #   SKAFFOLD / KIND / KUBECTL   use these binaries instead of the cached ones
+#   FOREST_E2E_CLUSTER   the kind cluster's name (default forest-mlops; context kind-<name>)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -23,7 +24,8 @@ fi
 KIND=${KIND:-$BIN_DIR/kind}
 KUBECTL=${KUBECTL:-$BIN_DIR/kubectl}
 [[ -x $KIND && -x $KUBECTL ]] || { say "no kind/kubectl: run make cluster first"; exit 2; }
-context=kind-forest-mlops
+cluster=${FOREST_E2E_CLUSTER:-forest-mlops}
+context=kind-$cluster
 "$KUBECTL" --context "$context" get nodes >/dev/null || { say "cluster $context does not answer: make cluster"; exit 2; }
 
 # skaffold calls docker (BuildKit), kind (to load images), helm and kubectl from PATH.
@@ -63,7 +65,7 @@ if [[ $profile == offline ]]; then
   # The MySQL and S3 stand-ins are no skaffold artifacts: into the nodes by hand.
   while read -r image; do
     say "kind load docker-image $image"
-    kind load docker-image "$image" --name forest-mlops >&2
+    kind load docker-image "$image" --name "$cluster" >&2
   done < <(sed -n 's/^[A-Z0-9_]*_IMAGE=//p' <<<"$services")
 fi
 export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
