@@ -15,9 +15,13 @@ start=$(date +%s)
 phase "docker engine" bash "$REPO_DIR/scripts/docker-engine.sh"
 phase "toolchain" "$CLUSTER_DIR/recipe/build-toolchain.sh"
 
+# load_image NAME ARCHIVE: `docker load` the archive unless the engine already holds that very
+# image under NAME (same image ID: an image of an older recipe under the same name is replaced).
 load_image() {
-  local name=$1 archive=$2
-  if "$DOCKER" image inspect "$name" >/dev/null 2>&1; then
+  local name=$1 archive=$2 want have
+  want=sha256:$(tar -xOf "$archive" manifest.json | jq -r '.[0].Config' | sed 's|^blobs/sha256/||; s|\.json$||')
+  have=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
+  if [[ "$have" == "$want" ]]; then
     say "image $name: already in the engine"
   else
     phase "docker load $name" "$DOCKER" load -q -i "$archive"

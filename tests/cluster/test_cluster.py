@@ -76,8 +76,14 @@ def test_nodes_ready(kube: Kube) -> None:
 def test_dns_resolves_service(web: Kube) -> None:
     name = f"web.{web.namespace}.svc.cluster.local"
     cluster_ip = web.get("service", "web")["spec"]["clusterIP"]
-    result = eventually(lambda: web.exec("client", "nslookup", name).stdout, timeout=60)
-    assert cluster_ip in result, result
+    answers: list[str] = []
+
+    def resolves() -> bool:
+        # A new Service reaches CoreDNS's cache within seconds; ask again until it does.
+        answers.append(web.exec("client", "nslookup", name).stdout)
+        return cluster_ip in answers[-1]
+
+    assert eventually(resolves, timeout=60), answers[-1]
 
 
 def test_pod_reaches_service_on_other_worker(web: Kube) -> None:
