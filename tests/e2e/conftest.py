@@ -75,15 +75,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if report.outcome == "failed":
             entry["error"] = str(report.longrepr)[-1500:]
         RESULTS["checks"][item.name] = entry
+        write_results(finished=False)  # a run cut short still leaves what it measured
+
+
+def write_results(*, finished: bool) -> None:
+    RESULTS["finished"] = finished
+    RESULTS["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS["passed"] = all(c["outcome"] == "passed" for c in RESULTS["checks"].values())
+    RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULT_FILE.write_text(json.dumps(RESULTS, indent=2, sort_keys=True) + "\n")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not ENABLED or not RESULTS["checks"]:
         return
-    RESULTS["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS["passed"] = all(c["outcome"] == "passed" for c in RESULTS["checks"].values())
-    RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULT_FILE.write_text(json.dumps(RESULTS, indent=2, sort_keys=True) + "\n")
+    write_results(finished=True)
     lines = [
         "",
         f"e2e: results in {RESULT_FILE.relative_to(REPO_ROOT)}; the platform is still running.",
