@@ -19,7 +19,9 @@ phase "toolchain" "$CLUSTER_DIR/recipe/build-toolchain.sh"
 # image under NAME (same image ID: an image of an older recipe under the same name is replaced).
 load_image() {
   local name=$1 archive=$2 want have
-  want=sha256:$(tar -xOf "$archive" manifest.json | jq -r '.[0].Config' | sed 's|^blobs/sha256/||; s|\.json$||')
+  # docker save's manifest.json names the image's config file after the image ID.
+  want=sha256:$(tar -xOf "$archive" manifest.json | grep -o '"Config":"[^"]*"' | head -n 1 |
+    sed 's|^"Config":"||; s|"$||; s|^blobs/sha256/||; s|\.json$||')
   have=$("$DOCKER" image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
   if [[ "$have" == "$want" ]]; then
     say "image $name: already in the engine"

@@ -36,6 +36,9 @@ build_image() {
   "$DOCKER" build -q -t "$name" "$ctx" >/dev/null
   "$DOCKER" save -o "$archive.part" "$name"
   mv "$archive.part" "$archive"
+  # The image lives on in the archive (and in the node image): the engine keeps no image under
+  # a registry.k8s.io name, which would stand in for the real one on a machine that can pull.
+  "$DOCKER" rmi "$name" >/dev/null
   rm -rf "$ctx"
   say "  $name: built and saved ($(du -m "$archive" | cut -f1) MB)"
 }
@@ -78,7 +81,9 @@ archive="$images/$(tr '/:' '__' <<<"$busybox").tar"
 if [[ ! -f "$archive" ]]; then
   root=$(mktemp -d "$work/busybox.XXXXXX")
   # As root into our own directory (apt's _apt sandbox user cannot write there).
-  (cd "$root" && apt-get download -qq -o APT::Sandbox::User=root busybox-static)
+  # (A fresh machine may have no package lists yet: fetch them once when the download fails.)
+  (cd "$root" && { apt-get download -qq -o APT::Sandbox::User=root busybox-static ||
+    { apt-get update -qq && apt-get download -qq -o APT::Sandbox::User=root busybox-static; }; })
   version=$(dpkg-deb -f "$root"/busybox-static_*.deb Version)
   [[ "$version" == "1:$BUSYBOX_TAG-"* ]] || die "busybox-static is $version, the recipe expects $BUSYBOX_TAG"
   dpkg-deb -x "$root"/busybox-static_*.deb "$root/fs"

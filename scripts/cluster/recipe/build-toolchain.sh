@@ -3,7 +3,8 @@
 # Kubernetes version and a hash of this recipe), or says that the cache already has it.
 #   bin/       kind, kubectl, kubeadm, kubelet, the control plane, etcd, CoreDNS, kube-router,
 #              the CNI plugins, crictl, local-path-provisioner, pause
-#   images/    each cluster image as a `docker save` archive
+#   images/    the test image (busybox) as a `docker save` archive (the other cluster images'
+#              archives are dropped once they are in the node image)
 #   kind-node-image.tar   the node image (`docker load` it into any engine)
 #   COMPLETE   the single completeness marker, written last
 # A build that stopped half-way resumes: finished pieces are kept until COMPLETE exists.
@@ -44,6 +45,9 @@ phase "debian $DEBIAN_SUITE base (debootstrap)" "$CLUSTER_DIR/recipe/build-debia
 phase "cluster images" "$CLUSTER_DIR/recipe/build-images.sh" "$BIN_DIR" "$CACHE_DIR/images" "$work"
 phase "node image" "$CLUSTER_DIR/recipe/build-node-image.sh" "$BIN_DIR" "$CACHE_DIR/images" "$work" "$NODE_IMAGE_TAR"
 
+# The node image holds every cluster image: keep only the test image's archive (make cluster
+# loads it into the engine for `kind load docker-image`).
+find "$CACHE_DIR/images" -name '*.tar' ! -name "$(basename "$TEST_IMAGE_TAR")" -delete
 rm -rf "$work"
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) in $(($(date +%s) - start)) s" >"$CACHE_MARKER"
 say "toolchain complete: $CACHE_DIR ($(du -sh "$CACHE_DIR" | cut -f1)) in $(($(date +%s) - start)) s"
