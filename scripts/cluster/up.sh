@@ -32,9 +32,21 @@ load_image() {
 load_image "$NODE_IMAGE_NAME" "$NODE_IMAGE_TAR"
 load_image "$TEST_IMAGE_NAME" "$TEST_IMAGE_TAR"
 
+# api_answers: every node Ready within a minute. A cluster whose containers died with the engine
+# (a machine restart, a stopped session) is still listed by kind but never answers again.
+api_answers() {
+  "$KUBECTL" --context "kind-$CLUSTER_NAME" --request-timeout=10s wait node --all \
+    --for=condition=Ready --timeout=60s >/dev/null 2>&1
+}
 if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  say "cluster $CLUSTER_NAME already exists (make cluster-down deletes it)"
-else
+  if api_answers; then
+    say "cluster $CLUSTER_NAME already exists and answers (make cluster-down deletes it)"
+  else
+    say "cluster $CLUSTER_NAME exists but does not answer: deleting it to create it anew"
+    PATH="$(dirname "$DOCKER"):$PATH" "$KIND" delete cluster --name "$CLUSTER_NAME"
+  fi
+fi
+if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
   # kind calls `docker`: Debian's client, the one that matches the engine.
   PATH="$(dirname "$DOCKER"):$PATH" phase "kind create cluster" "$KIND" create cluster \
     --config "$REPO_DIR/kind-config.yaml" --image "$NODE_IMAGE_NAME" --wait 5m
