@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inference_api.records import EXAMPLE_RECORD
 from tests.e2e.conftest import (
     CONTEXT,
     NAMESPACE,
@@ -41,20 +42,8 @@ EXTRACTION = "forest_cover_data_extraction"
 TRAINING = "forest_cover_model_training"
 MODEL = "forest-cover-type"
 BATCHES = 10
-EXAMPLE: dict[str, Any] = {
-    "Elevation": 2862,
-    "Aspect": 294,
-    "Slope": 22,
-    "Horizontal_Distance_To_Hydrology": 120,
-    "Vertical_Distance_To_Hydrology": 18,
-    "Horizontal_Distance_To_Roadways": 1273,
-    "Hillshade_9am": 154,
-    "Hillshade_Noon": 229,
-    "Hillshade_3pm": 213,
-    "Horizontal_Distance_To_Fire_Points": 1323,
-    "Wilderness_Area": "Commanche",
-    "Soil_Type": "C7757",
-}
+# The product's own smoke record (the inference page's example), not a copy of it.
+EXAMPLE: dict[str, Any] = EXAMPLE_RECORD
 # The data window of values-offline.yaml; the course API's 300 s with the published images.
 WINDOW = 45 if PROFILE == "offline" else 300
 STATE: dict[str, Any] = {}
