@@ -3,9 +3,10 @@
 #   standins.sh bases    the Python and Airflow base images: the official ones when present or
 #                        pullable, else stand-ins built here. Prints PYTHON_IMAGE=... and
 #                        AIRFLOW_IMAGE=... (the --build-arg values of images/*/Dockerfile).
-#   standins.sh services the MariaDB and S3 stand-ins for the chart's mysql and minio (always
-#                        built: MySQL 8.4 and MinIO cannot be had here). Prints MYSQL_IMAGE=...
-#                        and S3_IMAGE=...
+#   standins.sh services the MariaDB, PostgreSQL and S3 stand-ins for the chart's mysql,
+#                        postgresql and minio (always built: MySQL 8.4, postgres:17 and MinIO
+#                        cannot be had here). Prints MYSQL_IMAGE=..., POSTGRES_IMAGE=... and
+#                        S3_IMAGE=...
 # A stand-in is never tagged with the name of the image it replaces: forest-mlops-standin/*.
 # Each is keyed by its recipe (its folder under images/standins/, its base's image id, and
 # whatever else it is built from), kept as the label forest-mlops.recipe: an unchanged recipe
@@ -21,6 +22,7 @@ STANDIN_DEBIAN=forest-mlops-standin/debian:bookworm-minbase
 STANDIN_PYTHON=forest-mlops-standin/python:3.11-bookworm
 STANDIN_AIRFLOW=forest-mlops-standin/airflow:3.3.2-python3.11
 STANDIN_MARIADB=forest-mlops-standin/mariadb:10.11-bookworm
+STANDIN_POSTGRES=forest-mlops-standin/postgres:15-bookworm
 STANDIN_S3=forest-mlops-standin/s3:moto-5.2.5
 # The build machine's CA bundle: PyPI is reached through an intercepting proxy on these machines.
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
@@ -106,6 +108,8 @@ case "${1:-}" in
     debian_base
     build_standin "$STANDIN_MARIADB" images/standins/mariadb BASE "$STANDIN_DEBIAN"
     echo "MYSQL_IMAGE=$STANDIN_MARIADB"
+    build_standin "$STANDIN_POSTGRES" images/standins/postgres BASE "$STANDIN_DEBIAN"
+    echo "POSTGRES_IMAGE=$STANDIN_POSTGRES"
     python_image=$(python_base)
     build_standin "$STANDIN_S3" images/standins/s3 PYTHON_BASE "$python_image"
     echo "S3_IMAGE=$STANDIN_S3"
