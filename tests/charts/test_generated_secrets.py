@@ -30,7 +30,7 @@ def secrets(values: dict[str, Any]) -> dict[str, dict[str, str]]:
 def test_a_seed_makes_every_generated_secret_repeat() -> None:
     values = {"global": {"generatedSecretsSeed": SEED}}
     first, second = secrets(values), secrets(values)
-    assert set(first) >= {"fm-mysql", "fm-minio", "fm-inference", "fm-airflow"}
+    assert set(first) >= {"fm-mysql", "fm-postgresql", "fm-minio", "fm-inference", "fm-airflow"}
     assert first == second
     every = [v for data in first.values() for v in data.values()]
     assert len(set(every)) == len(every), "two generated values are equal"

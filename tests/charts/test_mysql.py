@@ -16,7 +16,6 @@ PASSWORD_KEYS = {
     "root-password",
     "train-password",
     "mlflow-password",
-    "airflow-password",
     "inference-password",
 }
 
@@ -89,6 +88,16 @@ class TestServer:
             "name": "fm-mysql",
             "key": "root-password",
         }
+
+
+class TestNoAirflowDatabase:
+    def test_airflow_has_neither_user_nor_password_here(self, platform_docs, statefulset):
+        # Airflow's metadata DB is the postgresql subchart (MariaDB, MySQL's offline stand-in,
+        # is not supported by Airflow).
+        env = container_env(platform_docs, container(statefulset, "mysql"))
+        assert "AIRFLOW_DB_PASSWORD" not in env
+        scripts = "".join(p.read_text() for p in MYSQL_INIT.iterdir())
+        assert "AIRFLOW" not in scripts and "airflow_db" not in scripts
 
 
 class TestSecret:

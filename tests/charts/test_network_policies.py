@@ -1,11 +1,13 @@
-"""NetworkPolicies: only database clients (MLflow, inference, Airflow) reach MySQL, only S3
-clients (MLflow, Airflow, the bucket Job) reach MinIO; every pod of the chart is covered."""
+"""NetworkPolicies: only database clients (MLflow, inference, Airflow's task pods) reach MySQL,
+only Airflow's control plane reaches PostgreSQL (its metadata DB), only S3 clients (MLflow,
+Airflow, the bucket Job) reach MinIO; every pod of the chart is covered."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.charts.conftest import WITHOUT_AIRFLOW
 from tests.support.helm import find, render_chart
@@ -23,6 +25,44 @@ def pod_labels(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
     return policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels and In/NotIn/Exists/DoesNotExist expressions) as
+    Kubernetes evaluates it."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        ok = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def admits(policy: dict[str, Any], labels: dict[str, str], port: int) -> bool:
+    """Whether an ingress policy lets a pod of this namespace with these labels in on `port`."""
+    return any(
+        any(matches(peer["podSelector"], labels) for peer in rule.get("from", []))
+        and any(p["port"] == port for p in rule.get("ports", []))
+        for rule in policy["spec"].get("ingress", [])
+    )
+
+
+def task_pod_labels(docs: list[dict[str, Any]]) -> dict[str, str]:
+    (cm,) = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("pod-template")
+    ]
+    (text,) = cm["data"].values()
+    labels: dict[str, str] = yaml.safe_load(text)["metadata"]["labels"]
+    return labels
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +94,39 @@ class TestStores:
             }
         ]
 
-    def test_database_clients_are_mlflow_inference_and_airflow(self, full_docs):
+    def test_database_clients_are_mlflow_inference_and_airflow_task_pods(self, full_docs):
         clients = {
             name
             for name, labels in pod_labels(full_docs).items()
             if labels.get("forest-mlops/db-client") == "true"
         }
-        assert {"Deployment/fm-mlflow", "Deployment/fm-inference"} <= clients
-        # Airflow's metadata DB is on MySQL: without the label its pods could not start.
-        components = ("api-server", "scheduler", "dag-processor")
-        airflow = {f"Deployment/fm-airflow-{c}" for c in components}
-        assert airflow <= clients
-        others = clients - {"Deployment/fm-mlflow", "Deployment/fm-inference"}
-        assert all(name.split("/")[1].startswith("fm-airflow-") for name in others), others
+        # Airflow's control plane uses PostgreSQL only; its task pods read and write train_data.
+        assert clients == {"Deployment/fm-mlflow", "Deployment/fm-inference"}
+        mysql = find(full_docs, "NetworkPolicy", "fm-mysql")
+        assert admits(mysql, task_pod_labels(full_docs), 3306)
+
+    def test_postgresql_accepts_only_airflows_control_plane_on_5432(self, full_docs):
+        policy = find(full_docs, "NetworkPolicy", "fm-postgresql")
+        pods = pod_labels(full_docs)
+        assert selects(policy, pods["StatefulSet/fm-postgresql"])
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        control_plane = {
+            f"Deployment/fm-airflow-{c}" for c in ("api-server", "scheduler", "dag-processor")
+        }
+        for name, labels in pods.items():
+            assert admits(policy, labels, 5432) == (name in control_plane), name
+            assert not admits(policy, labels, 3306)
+        assert not admits(policy, task_pod_labels(full_docs), 5432)
+
+    def test_the_triggerer_reaches_postgresql_when_deployed(self):
+        docs = render_chart({"airflow": {"triggerer": {"enabled": True}}})
+        policy = find(docs, "NetworkPolicy", "fm-postgresql")
+        assert admits(policy, pod_labels(docs)["Deployment/fm-airflow-triggerer"], 5432)
+
+    def test_another_releases_airflow_is_not_let_in(self, full_docs):
+        policy = find(full_docs, "NetworkPolicy", "fm-postgresql")
+        scheduler = pod_labels(full_docs)["Deployment/fm-airflow-scheduler"]
+        assert not admits(policy, scheduler | {"app.kubernetes.io/instance": "other"}, 5432)
 
     def test_s3_clients_are_mlflow_the_bucket_job_and_airflow(self, full_docs):
         clients = {
@@ -111,7 +171,7 @@ class TestToggle:
         assert "NetworkPolicy" not in {d["kind"] for d in docs}
 
     def test_on_in_kind_values(self, kind_docs):
-        assert sum(d["kind"] == "NetworkPolicy" for d in kind_docs) == 6
+        assert sum(d["kind"] == "NetworkPolicy" for d in kind_docs) == 7
 
     def test_no_policy_for_a_disabled_store(self):
         docs = render_chart(

@@ -23,9 +23,9 @@ EXISTING = {
         "root-password": "kept-root",
         "train-password": "kept-train",
         "mlflow-password": "kept-mlflow",
-        "airflow-password": "kept-airflow",
         # inference-password missing: added by a later chart version, so generated now.
     },
+    ("forest", "fm-postgresql"): {"airflow-password": "kept-airflow"},
     ("forest", "fm-minio"): {"root-user": "kept-user", "root-password": "kept-minio"},
     ("forest", "fm-inference"): {"reload-token": "kept-reload"},
     ("forest", "fm-api-data"): {"restart-token": "kept-restart"},
@@ -73,6 +73,7 @@ def test_existing_credentials_are_read_back(tmp_path):
     ]
     assert len(mysql["inference-password"]) == 32  # the missing key is generated
     assert decoded(docs, "fm-minio") == EXISTING[("forest", "fm-minio")]
+    assert decoded(docs, "fm-postgresql") == EXISTING[("forest", "fm-postgresql")]
     assert decoded(docs, "fm-inference") == EXISTING[("forest", "fm-inference")]
     assert decoded(docs, "fm-api-data") == EXISTING[("forest", "fm-api-data")]
 
@@ -82,3 +83,4 @@ def test_empty_namespace_gets_new_credentials(tmp_path):
         docs = render_with_cluster(kubeconfig, WITHOUT_AIRFLOW)
     assert not any(value.startswith("kept-") for value in decoded(docs, "fm-mysql").values())
     assert len(decoded(docs, "fm-minio")["root-password"]) == 40
+    assert len(decoded(docs, "fm-postgresql")["airflow-password"]) == 32

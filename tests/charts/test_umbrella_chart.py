@@ -10,9 +10,17 @@ import pytest
 import yaml
 
 from tests.charts.conftest import KIND_VALUES, WITHOUT_AIRFLOW
-from tests.support.helm import CHART_DIR, find, helm, lint_chart, render_chart, render_notes
+from tests.support.helm import (
+    CHART_DIR,
+    HelmError,
+    find,
+    helm,
+    lint_chart,
+    render_chart,
+    render_notes,
+)
 
-COMPONENTS = ["mysql", "minio", "mlflow", "api-data", "inference", "airflow"]
+COMPONENTS = ["mysql", "postgresql", "minio", "mlflow", "api-data", "inference", "airflow"]
 
 # Everything the chart renders with its default values, Airflow aside (kind, name).
 DEFAULT_INVENTORY = {
@@ -29,10 +37,12 @@ DEFAULT_INVENTORY = {
     ("NetworkPolicy", "fm-minio-buckets"),
     ("NetworkPolicy", "fm-mlflow"),
     ("NetworkPolicy", "fm-mysql"),
+    ("NetworkPolicy", "fm-postgresql"),
     ("PersistentVolumeClaim", "fm-api-data"),
     ("Secret", "fm-inference"),
     ("Secret", "fm-minio"),
     ("Secret", "fm-mysql"),
+    ("Secret", "fm-postgresql"),
     ("Service", "fm-api-data"),
     ("Service", "fm-inference"),
     ("Service", "fm-minio"),
@@ -40,8 +50,11 @@ DEFAULT_INVENTORY = {
     ("Service", "fm-mlflow"),
     ("Service", "fm-mysql"),
     ("Service", "fm-mysql-headless"),
+    ("Service", "fm-postgresql"),
+    ("Service", "fm-postgresql-headless"),
     ("StatefulSet", "fm-minio"),
     ("StatefulSet", "fm-mysql"),
+    ("StatefulSet", "fm-postgresql"),
 }
 
 
@@ -98,6 +111,7 @@ class TestRenders:
         ("component", "expected"),
         [
             ("mysql", {"ConfigMap", "Secret", "Service", "StatefulSet", "NetworkPolicy"}),
+            ("postgresql", {"Secret", "Service", "StatefulSet", "NetworkPolicy"}),
             ("minio", {"Secret", "Service", "StatefulSet", "Job", "NetworkPolicy"}),
             ("api-data", {"Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy"}),
         ],
@@ -136,9 +150,24 @@ class TestRenders:
         }
 
     def test_airflow_alone_renders_only_airflow_objects(self):
-        docs = render_chart(only("airflow"))
+        # Against its own metadata database: the chart's PostgreSQL is a component of its own.
+        values = only("airflow") | {
+            "airflow": {
+                "enabled": True,
+                "database": {"host": "pg.example.org", "existingSecret": "my-pg"},
+            }
+        }
+        docs = render_chart(values)
         names = {name for _, name in inventory(docs)} - {"fm-platform"}
         assert names and all(name.startswith("fm-airflow") for name in names), sorted(names)
+
+    def test_airflow_without_a_metadata_database_is_refused(self):
+        with pytest.raises(HelmError, match=r"airflow\.enabled needs a metadata database"):
+            render_chart(only("airflow"))
+
+    def test_existing_postgresql_secret_needs_airflow_told(self):
+        with pytest.raises(HelmError, match=r"set airflow\.database\.existingSecret"):
+            render_chart({"postgresql": {"auth": {"existingSecret": "corp-pg"}}})
 
     def test_every_object_carries_the_release_namespace(self, platform_docs):
         assert {doc["metadata"].get("namespace") for doc in platform_docs} == {"forest"}
@@ -193,6 +222,7 @@ class TestNotes:
             "get secret fm-minio -o jsonpath='{.data.root-user}'",
             "get secret fm-minio -o jsonpath='{.data.root-password}'",
             "get secret fm-mysql -o jsonpath='{.data.train-password}'",
+            "get secret fm-postgresql -o jsonpath='{.data.airflow-password}'",
             "get secret fm-inference -o jsonpath='{.data.reload-token}'",
         ],
     )

@@ -113,15 +113,13 @@ def throwaway_names(mysql_admin_engine: sa.Engine) -> Iterator[dict[str, str]]:
         "TRAIN_DB_USER": f"fmu_tr_{suffix}",
         "MLFLOW_DB_NAME": f"fmu_mlflow_{suffix}",
         "MLFLOW_DB_USER": f"fmu_ml_{suffix}",
-        "AIRFLOW_DB_NAME": f"fmu_airflow_{suffix}",
-        "AIRFLOW_DB_USER": f"fmu_af_{suffix}",
         "INFERENCE_DB_USER": f"fmu_in_{suffix}",
     }
     yield names
     with mysql_admin_engine.begin() as conn:
-        for key in ("MYSQL_DATABASE", "MLFLOW_DB_NAME", "AIRFLOW_DB_NAME"):
+        for key in ("MYSQL_DATABASE", "MLFLOW_DB_NAME"):
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{names[key]}`"))
-        for key in ("TRAIN_DB_USER", "MLFLOW_DB_USER", "AIRFLOW_DB_USER", "INFERENCE_DB_USER"):
+        for key in ("TRAIN_DB_USER", "MLFLOW_DB_USER", "INFERENCE_DB_USER"):
             conn.execute(sa.text(f"DROP USER IF EXISTS '{names[key]}'@'%'"))
 
 
@@ -157,7 +155,6 @@ def test_users_script_gives_each_user_its_own_database_only(
     passwords = {
         "TRAIN_DB_PASSWORD": "tr-" + uuid.uuid4().hex,
         "MLFLOW_DB_PASSWORD": "it's a \\ quote",  # quotes and backslashes survive
-        "AIRFLOW_DB_PASSWORD": "af-" + uuid.uuid4().hex,
         "INFERENCE_DB_PASSWORD": "in-" + uuid.uuid4().hex,
     }
     result = run_users_script({**names, **passwords})
@@ -183,15 +180,12 @@ def test_users_script_gives_each_user_its_own_database_only(
 
     # Only a privilege refusal proves the grant is missing: a wrong password (1045), an unknown
     # database (1049) or an unreachable server would also fail the statement.
-    mlflow_db, airflow_db = names["MLFLOW_DB_NAME"], names["AIRFLOW_DB_NAME"]
+    mlflow_db = names["MLFLOW_DB_NAME"]
     mlflow = partial(connect, "MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD")
-    airflow = partial(connect, "AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD")
     train = partial(connect, "TRAIN_DB_USER", "TRAIN_DB_PASSWORD")
     inference_user = partial(connect, "INFERENCE_DB_USER", "INFERENCE_DB_PASSWORD")
     assert refused(mlflow(mlflow_db), "CREATE TABLE t (i INT)") is None
-    assert refused(mlflow(airflow_db), "SELECT 1") == DATABASE_ACCESS_DENIED
-    assert refused(airflow(airflow_db), "CREATE TABLE t (i INT)") is None
-    assert refused(airflow(train_db), "SELECT 1") == DATABASE_ACCESS_DENIED
+    assert refused(mlflow(train_db), "SELECT 1") == DATABASE_ACCESS_DENIED
     assert refused(train(train_db), "SELECT COUNT(*) FROM forest_cover_data") is None
     assert refused(train(mlflow_db), "SELECT 1") == DATABASE_ACCESS_DENIED
     inference = (
@@ -212,7 +206,7 @@ def test_users_script_fails_naming_missing_passwords(
 ) -> None:
     result = run_users_script({**throwaway_names, "MLFLOW_DB_PASSWORD": "x"})
     assert result.returncode == 1
-    assert "missing required environment variable(s): TRAIN_DB_PASSWORD AIRFLOW_DB_PASSWORD " in (
+    assert "missing required environment variable(s): TRAIN_DB_PASSWORD INFERENCE_DB_PASSWORD" in (
         result.stderr
     )
     assert "INFERENCE_DB_PASSWORD" in result.stderr

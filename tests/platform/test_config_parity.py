@@ -161,8 +161,6 @@ def platform(
         "mlflow_user": f"fmp_mlf_{token}",
         "inference_user": f"fmp_inf_{token}",
         "train_user": f"fmp_trn_{token}",
-        "airflow_db": f"fmp_airflow_{token}",
-        "airflow_user": f"fmp_afl_{token}",
         "train_db": train_db,
         "bucket": f"fmp-mlflow-{token}",
     }
@@ -205,13 +203,10 @@ def platform(
         "MYSQL_DATABASE": train_db,
         "TRAIN_DB_PASSWORD": password["train-password"],
         "MLFLOW_DB_PASSWORD": password["mlflow-password"],
-        "AIRFLOW_DB_PASSWORD": password["airflow-password"],
         "INFERENCE_DB_PASSWORD": password["inference-password"],
         "TRAIN_DB_USER": names["train_user"],
         "MLFLOW_DB_NAME": names["mlflow_db"],
         "MLFLOW_DB_USER": names["mlflow_user"],
-        "AIRFLOW_DB_NAME": names["airflow_db"],
-        "AIRFLOW_DB_USER": names["airflow_user"],
         "INFERENCE_DB_USER": names["inference_user"],
     }
     initdb = find(docs, "ConfigMap", f"{RELEASE}-mysql-initdb")["data"]
@@ -275,10 +270,9 @@ def platform(
         for process in processes.values():
             process.stop()
         with mysql_admin_engine.begin() as conn:
-            for user in ("train_user", "mlflow_user", "airflow_user", "inference_user"):
+            for user in ("train_user", "mlflow_user", "inference_user"):
                 conn.execute(sa.text(f"DROP USER IF EXISTS '{names[user]}'@'%'"))
-            for database in ("mlflow_db", "airflow_db"):
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{names[database]}`"))
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{names['mlflow_db']}`"))
 
 
 def test_only_hostnames_ports_and_paths_were_changed(platform: Started) -> None:

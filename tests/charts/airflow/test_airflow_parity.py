@@ -1,13 +1,17 @@
 """Config parity: the api-server, scheduler and dag-processor run here with the configuration the
 chart renders (airflow.cfg from the ConfigMap, env from the Deployments, secrets resolved as the
-kubelet would), hostnames pointed at local services: MariaDB for the metadata DB, a moto S3
-server for the remote logs. The init containers' own scripts (DB wait + migrate, admin password
-file) run first, as in the pod.
+kubelet would), hostnames pointed at local services: the test suite's MariaDB for the metadata
+DB, a moto S3 server for the remote logs. The init containers' own scripts (DB wait + migrate,
+admin password file) run first, as in the pod.
 
 Two deliberate deviations, each because nothing real can run here:
 - the executor is LocalExecutor: the KubernetesExecutor needs a Kubernetes API server (the pods it
   would create are built and checked in test_airflow_manifests.py);
-- the metadata DB driver is PyMySQL posing as mysqlclient (see mysqldb_shim/sitecustomize.py).
+- the metadata DB: the chart's is PostgreSQL (R-postgresql, psycopg2), but the suite's only
+  database server and drivers are MariaDB and PyMySQL (PyMySQL posing as mysqlclient, see
+  mysqldb_shim/sitecustomize.py), so the rendered URL's scheme, host and database are swapped
+  for them; user, password source and every other setting stay as rendered. The PostgreSQL
+  side itself runs in the container tests (tests/images/) and the cluster e2e.
 """
 
 from __future__ import annotations
@@ -111,12 +115,13 @@ def local_airflow(
     chart_secret = find(docs, "Secret", "fm-airflow")
     secrets = {
         "fm-airflow": {k: base64.b64decode(v).decode() for k, v in chart_secret["data"].items()},
-        "fm-mysql": {"airflow-password": db_password, "train-password": "unused"},
+        "fm-postgresql": {"airflow-password": db_password},
+        "fm-mysql": {"train-password": "unused"},
         "fm-minio": {"root-user": "testing", "root-password": "testing"},
     }
     replacements = [
-        ("mysql+mysqldb://airflow:", f"mysql+pymysql://{db_user}:"),
-        ("@fm-mysql:3306/airflow", f"@127.0.0.1:3306/{db_name}"),
+        ("postgresql+psycopg2://airflow:", f"mysql+pymysql://{db_user}:"),
+        ("@fm-postgresql:5432/airflow", f"@127.0.0.1:3306/{db_name}"),
         ("http://fm-minio:9000", s3_server),
         ("http://fm-airflow-api-server:8080", f"http://127.0.0.1:{api_port}"),
         ("/opt/airflow/dags", str(DAGS)),

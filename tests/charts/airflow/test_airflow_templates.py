@@ -400,14 +400,16 @@ class TestContainers:
             assert any("exec airflow db check-migrations" in a for a in init[name])
             assert not any("db migrate" in a for a in init[name])
 
-    def test_every_airflow_pod_is_a_network_client(
+    def test_control_plane_is_an_s3_client_but_not_a_mysql_client(
         self, airflow_kind: list[dict[str, Any]]
     ) -> None:
+        # The metadata DB is PostgreSQL, which admits these pods by their component label;
+        # only task pods open train_data on MySQL.
         for name in DEPLOYMENTS:
             labels = find(airflow_kind, "Deployment", name)["spec"]["template"]["metadata"][
                 "labels"
             ]
-            assert labels["forest-mlops/db-client"] == "true"
+            assert "forest-mlops/db-client" not in labels
             assert labels["forest-mlops/s3-client"] == "true"
 
 
@@ -437,7 +439,7 @@ class TestConfig:
         assert cfg["core"]["executor"] == "KubernetesExecutor"
         assert cfg["kubernetes_executor"]["delete_worker_pods"] == "False"
 
-    def test_metadata_db_is_mysql_with_mysqlclient(
+    def test_metadata_db_is_postgresql_with_psycopg2(
         self, airflow_default: list[dict[str, Any]]
     ) -> None:
         scheduler = find(airflow_default, "Deployment", "fm-airflow-scheduler")["spec"]["template"][
@@ -445,10 +447,10 @@ class TestConfig:
         ]["containers"][0]
         env = env_of(scheduler)
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["value"] == (
-            "mysql+mysqldb://airflow:$(AIRFLOW_DB_PASSWORD)@fm-mysql:3306/airflow"
+            "postgresql+psycopg2://airflow:$(AIRFLOW_DB_PASSWORD)@fm-postgresql:5432/airflow"
         )
         assert env["AIRFLOW_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-            "name": "fm-mysql",
+            "name": "fm-postgresql",
             "key": "airflow-password",
         }
         names = [e["name"] for e in scheduler["env"]]

@@ -14,9 +14,10 @@ templates between the umbrella chart and every subchart).
 {{- end }}
 
 {{/* Names of the platform's other objects, computed from the release name. */}}
-{{- define "airflow.mysqlHost" -}}{{ .Values.database.host | default (printf "%s-mysql" .Release.Name) }}{{- end }}
+{{- /* The metadata DB is the platform's PostgreSQL (R-postgresql); train_data is on MySQL (R-mysql). */}}
+{{- define "airflow.metadataDbHost" -}}{{ .Values.database.host | default (printf "%s-postgresql" .Release.Name) }}{{- end }}
 {{- define "airflow.trainDbHost" -}}{{ .Values.trainDatabase.host | default (printf "%s-mysql" .Release.Name) }}{{- end }}
-{{- define "airflow.dbSecret" -}}{{ .Values.database.existingSecret | default (printf "%s-mysql" .Release.Name) }}{{- end }}
+{{- define "airflow.dbSecret" -}}{{ .Values.database.existingSecret | default (printf "%s-postgresql" .Release.Name) }}{{- end }}
 {{- define "airflow.trainDbSecret" -}}{{ .Values.trainDatabase.existingSecret | default (printf "%s-mysql" .Release.Name) }}{{- end }}
 {{- define "airflow.s3Secret" -}}{{ .Values.logs.remote.existingSecret | default (printf "%s-minio" .Release.Name) }}{{- end }}
 {{- define "airflow.s3Endpoint" -}}{{ .Values.logs.remote.s3EndpointUrl | default (printf "http://%s-minio:9000" .Release.Name) }}{{- end }}
@@ -42,11 +43,18 @@ app.kubernetes.io/version: {{ regexReplaceAll "[^A-Za-z0-9._-]" (toString .ctx.V
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version }}
 {{- end }}
 
-{{/* Labels of every Airflow pod: selector labels plus the NetworkPolicy client labels. */}}
+{{/*
+Labels of every Airflow pod: selector labels plus the NetworkPolicy client labels. Task pods
+(component worker) add workers.networkClientLabels: only they are MySQL (train_data) clients.
+*/}}
 {{- define "airflow.podLabels" -}}
 {{ include "airflow.selectorLabels" . }}
 app.kubernetes.io/part-of: forest-mlops
-{{- with .ctx.Values.networkClientLabels }}
+{{- $clients := deepCopy (.ctx.Values.networkClientLabels | default dict) }}
+{{- if eq .component "worker" }}
+{{- $clients = mustMergeOverwrite $clients (deepCopy (.ctx.Values.workers.networkClientLabels | default dict)) }}
+{{- end }}
+{{- with $clients }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -130,7 +138,7 @@ connection. The official entrypoint's own DB wait is off: the init containers wa
       name: {{ include "airflow.dbSecret" . }}
       key: {{ .Values.database.passwordKey }}
 - name: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
-  value: {{ printf "%s://%s:$(AIRFLOW_DB_PASSWORD)@%s:%v/%s" .Values.database.driver .Values.database.user (include "airflow.mysqlHost" .) .Values.database.port .Values.database.name | quote }}
+  value: {{ printf "%s://%s:$(AIRFLOW_DB_PASSWORD)@%s:%v/%s" .Values.database.driver .Values.database.user (include "airflow.metadataDbHost" .) .Values.database.port .Values.database.name | quote }}
 - name: AIRFLOW__CORE__FERNET_KEY
   valueFrom:
     secretKeyRef:
