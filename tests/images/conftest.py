@@ -1,7 +1,8 @@
 """The chart's pods as containers of the images `make images` built (tests/images/pods.py).
 
 Every container test runs against these session-wide pods on one Docker network, started on
-first use: MySQL (the MariaDB stand-in), S3 (the moto stand-in), MLflow, api-data, inference and
+first use: MySQL (the MariaDB stand-in), PostgreSQL (Airflow's metadata DB; Debian's
+PostgreSQL 15 standing in for postgres:17), S3 (the moto stand-in), MLflow, api-data, inference and
 the Airflow control plane. Without a Docker engine the tests are skipped with a printed reason;
 with one, missing images are an error (`make images` builds them; .ci/run does).
 """
@@ -25,8 +26,9 @@ TAG = os.environ.get("FOREST_IMAGE_TAG", "dev")
 PROJECT_IMAGES = {
     name: f"forest-mlops/{name}:{TAG}" for name in ("airflow", "mlflow", "api-data", "inference")
 }
-# The stand-ins scripts/images/standins.sh builds for the chart's mysql and minio.
+# The stand-ins scripts/images/standins.sh builds for the chart's mysql, postgresql and minio.
 MYSQL_IMAGE = ("forest-mlops-standin/mariadb", "10.11-bookworm")
+POSTGRES_IMAGE = ("forest-mlops-standin/postgres", "15-bookworm")
 S3_IMAGE = ("forest-mlops-standin/s3", "moto-5.2.5")
 
 
@@ -37,6 +39,7 @@ def chart_values() -> dict[str, Any]:
 
     return {
         "mysql": {"image": {"repository": MYSQL_IMAGE[0], "tag": MYSQL_IMAGE[1]}},
+        "postgresql": {"image": {"repository": POSTGRES_IMAGE[0], "tag": POSTGRES_IMAGE[1]}},
         "minio": {"image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]}},
         "mlflow": image("mlflow"),
         "api-data": image("api-data"),
@@ -99,6 +102,15 @@ def start(
 def mysql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
     pod = start(docs, network, workdir, "StatefulSet", "fm-mysql")
     # The startup probe allows 10 minutes for the first initialisation.
+    pod.wait_ready(timeout=300, kind="startupProbe")
+    pod.wait_ready(timeout=60)
+    return pod
+
+
+@pytest.fixture(scope="session")
+def postgresql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
+    pod = start(docs, network, workdir, "StatefulSet", "fm-postgresql")
+    # The startup probe covers the first initdb.
     pod.wait_ready(timeout=300, kind="startupProbe")
     pod.wait_ready(timeout=60)
     return pod
@@ -174,7 +186,7 @@ def inference(docs: list[dict[str, Any]], network: str, workdir: Path, mlflow: P
 
 @pytest.fixture(scope="session")
 def airflow_scheduler(
-    docs: list[dict[str, Any]], network: str, workdir: Path, mysql: Pod, s3: Pod
+    docs: list[dict[str, Any]], network: str, workdir: Path, postgresql: Pod, s3: Pod
 ) -> Pod:
     # Its init container runs `airflow db migrate`: the metadata DB is ready once it is started.
     pod = start(docs, network, workdir, "Deployment", "fm-airflow-scheduler")

@@ -53,12 +53,14 @@ def test_mysql_init_applies_the_schema_and_the_users(
     assert proc.returncode == 0, proc.stderr
     words = set(proc.stdout.split())
     assert {"forest_cover_data", "rejected_rows", "ingestion_log", "inference_log"} <= words
-    assert {"user:train", "user:mlflow", "user:airflow", "user:inference"} <= words
-    assert {"mlflow", "airflow", "train_data"} <= words
+    assert {"user:train", "user:mlflow", "user:inference"} <= words
+    assert {"mlflow", "train_data"} <= words
+    # Airflow's metadata DB is PostgreSQL's (fm-postgresql): nothing of Airflow's in MySQL.
+    assert not {"user:airflow", "airflow"} & words
     # Each user logs in over the network with the chart's generated password; root may not.
     script = (
         "import os, pymysql\n"
-        "for user in ('train', 'mlflow', 'airflow', 'inference'):\n"
+        "for user in ('train', 'mlflow', 'inference'):\n"
         "    pymysql.connect(host='fm-mysql', user=user, password=os.environ[user]).close()\n"
         "try:\n"
         "    pymysql.connect(host='fm-mysql', user='root', password=os.environ['root'])\n"
@@ -67,12 +69,37 @@ def test_mysql_init_applies_the_schema_and_the_users(
     )
     env = {
         u: secret(docs, "fm-mysql", f"{u}-password")
-        for u in ("train", "mlflow", "airflow", "inference", "root")
+        for u in ("train", "mlflow", "inference", "root")
     }
     out = run_client(network, PROJECT_IMAGES["mlflow"], script, env)
     # Refused as an account (1045 access denied, 1130 host not allowed), not for any reason: a
     # server that is down or unreachable (2003, 2013) would also raise OperationalError.
     assert re.search(r"root refused (1045|1130)\b", out), out
+
+
+def test_postgresql_initialises_airflows_database_for_the_generated_password_only(
+    postgresql: Pod, docs: list[dict[str, Any]], network: str
+) -> None:
+    """The metadata DB pod as rendered: the first start runs initdb; the airflow user reaches
+    its database over the network with the chart's generated password, a wrong one is refused."""
+    script = (
+        "import os, psycopg2\n"
+        "conn = psycopg2.connect(host='fm-postgresql', port=5432, user='airflow',\n"
+        "    dbname='airflow', password=os.environ['PW'], connect_timeout=10)\n"
+        "with conn.cursor() as cur:\n"
+        "    cur.execute('SELECT current_database(), current_user')\n"
+        "    print('connected', *cur.fetchone())\n"
+        "try:\n"
+        "    psycopg2.connect(host='fm-postgresql', user='airflow', dbname='airflow',\n"
+        "        password=os.environ['PW'] + 'x', connect_timeout=10)\n"
+        "except psycopg2.OperationalError as exc:\n"
+        "    print('wrong password refused:', 'password authentication failed' in str(exc))\n"
+    )
+    env = {"PW": secret(docs, "fm-postgresql", "airflow-password")}
+    out = run_client(network, PROJECT_IMAGES["airflow"], script, env)
+    assert "connected airflow airflow" in out, out
+    # Refused as a login, not for any reason (a server down would raise the same class).
+    assert "wrong password refused: True" in out, out
 
 
 MLFLOW_CLIENT = """
