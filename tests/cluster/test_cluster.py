@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -126,6 +127,31 @@ def test_network_policy_blocks_then_allows(web: Kube) -> None:
     body = eventually(lambda: fetch(web, service_host(web)), timeout=60)
     assert body is not None and "hello" in body, "the allow rule did not reopen the traffic"
     web.run("delete", "networkpolicy", "deny-all", "allow-client")
+
+
+def test_a_service_without_endpoints_is_refused_not_answered(web: Kube) -> None:
+    """A client that connects before a Service has an endpoint must fail at once. Without the
+    node routing rule of `make cluster` the packet left the node and this machine's proxy
+    answered HTTP 404 with an empty body, a keep-alive connection that never recovered."""
+    web.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "nobody"},
+            "spec": {"selector": {"app": "nobody"}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+    )
+    host = f"nobody.{web.namespace}.svc.cluster.local"
+    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n'"
+    started = time.monotonic()
+    result = web.exec("client", "sh", "-c", f"{request} | nc -w 8 {host} 80; echo exit=$?")
+    elapsed = time.monotonic() - started
+    assert "HTTP/" not in result.stdout, (
+        f"something answered for a Service with no endpoint: {result.stdout!r}"
+    )
+    assert "exit=0" not in result.stdout, result.stdout + result.stderr
+    # Refused or unreachable at once, not an 8-second timeout (kubectl exec costs ~1 s).
+    assert elapsed < 6, f"{elapsed:.1f} s: the connection hung instead of being refused"
 
 
 def test_pvc_binds_and_pod_writes(kube: Kube) -> None:
