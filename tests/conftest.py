@@ -1,9 +1,13 @@
-"""Fixtures for real services: MariaDB databases, an S3 server (moto) and an MLflow server.
+"""Fixtures for real services: MariaDB and PostgreSQL databases, an S3 server (moto) and an
+MLflow server.
 
-MariaDB is the machine's server (CI starts it), MLflow is a real `mlflow server` process
-started with the same command the Helm chart renders (forest_mlops.mlflow_server), and S3 is
-moto's server in its own `moto_server` process, standing in for MinIO. Airflow's metadata DB is
-SQLite (pytest_configure). Every stand-in of the suite is listed in docs/RELIABILITY.md.
+MariaDB and PostgreSQL are the machine's servers (.ci/run starts both), MLflow is a real
+`mlflow server` process started with the same command the Helm chart renders
+(forest_mlops.mlflow_server), and S3 is moto's server in its own `moto_server` process, standing
+in for MinIO. Airflow's metadata DB is SQLite (pytest_configure), except in the chart's
+config-parity test, which runs Airflow on PostgreSQL as the chart does
+(tests/charts/airflow/test_airflow_parity.py). Every stand-in of the suite is listed in
+docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
 CHROMIUM = Path("/usr/bin/chromium")
 # Root on the local MariaDB, as on the CI machines; override to point elsewhere.
 MYSQL_ADMIN_URL = os.environ.get("FOREST_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+# A login role with CREATEDB and CREATEROLE on the local PostgreSQL (.ci/run makes forest_test);
+# override to point elsewhere. Its database is only where the admin connection lands.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FOREST_TEST_POSTGRES_URL",
+    "postgresql+psycopg2://forest_test:forest_test@127.0.0.1:5432/postgres",
+)
 S3_TEST_KEY = "testing"  # moto accepts any key; these are not credentials
 
 
@@ -116,6 +126,69 @@ def make_mysql_database(mysql_admin_engine: sa.Engine) -> Iterator[Callable[[str
     with mysql_admin_engine.begin() as conn:
         for name in created:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_engine() -> Iterator[sa.Engine]:
+    """The test PostgreSQL server as its admin role; a missing server is `missing.absent`.
+
+    AUTOCOMMIT: CREATE/DROP DATABASE cannot run inside a transaction.
+    """
+    engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    where = sa.make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        missing.absent(
+            f"a PostgreSQL server at {where}",
+            hint=f"{reason}; .ci/run's PostgreSQL section starts one with role forest_test, "
+            "or set FOREST_TEST_POSTGRES_URL",
+        )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def make_postgres_database(postgres_admin_engine: sa.Engine) -> Iterator[Callable[..., str]]:
+    """Factory: an empty, uniquely named PostgreSQL database; returns its SQLAlchemy URL.
+
+    With `owner` and `password`, a new login role owns the database and the URL logs in as it,
+    as the postgres image makes POSTGRES_DB for POSTGRES_USER. Every database made in the
+    session is dropped at its end (with FORCE: a server process may still hold a connection),
+    then the roles.
+    """
+    databases: list[str] = []
+    roles: list[str] = []
+    admin_url = sa.make_url(POSTGRES_ADMIN_URL)
+
+    def make(
+        prefix: str = "fmtest", *, owner: str | None = None, password: str | None = None
+    ) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        url = admin_url.set(database=name)
+        with postgres_admin_engine.connect() as conn:
+            if owner is not None:
+                # psycopg2 fills %s in on the client, so the password is quoted even in DDL.
+                conn.exec_driver_sql(f'CREATE ROLE "{owner}" LOGIN PASSWORD %s', (password,))
+                roles.append(owner)
+                # PostgreSQL 15: only a member of the owner role may create a database for it.
+                conn.exec_driver_sql(f'GRANT "{owner}" TO CURRENT_USER')
+                url = url.set(username=owner, password=password)
+            conn.exec_driver_sql(
+                f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else "")
+            )
+            databases.append(name)
+        return url.render_as_string(hide_password=False)
+
+    yield make
+    with postgres_admin_engine.connect() as conn:
+        for name in databases:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in roles:
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.fixture(scope="session")

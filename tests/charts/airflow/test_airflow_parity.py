@@ -1,17 +1,14 @@
 """Config parity: the api-server, scheduler and dag-processor run here with the configuration the
 chart renders (airflow.cfg from the ConfigMap, env from the Deployments, secrets resolved as the
-kubelet would), hostnames pointed at local services: the test suite's MariaDB for the metadata
-DB, a moto S3 server for the remote logs. The init containers' own scripts (DB wait + migrate,
-admin password file) run first, as in the pod.
+kubelet would), hostnames pointed at local services: the machine's PostgreSQL for the metadata
+DB (the rendered `postgresql+psycopg2` URL, driver as rendered; only its host, port, user and
+database name point at a throw-away database and owner, the password comes from the rendered
+Secret's key), a moto S3 server for the remote logs. The init containers' own scripts (DB wait +
+migrate, admin password file) run first, as in the pod.
 
-Two deliberate deviations, each because nothing real can run here:
-- the executor is LocalExecutor: the KubernetesExecutor needs a Kubernetes API server (the pods it
-  would create are built and checked in test_airflow_manifests.py);
-- the metadata DB: the chart's is PostgreSQL (R-postgresql, psycopg2), but the suite's only
-  database server and drivers are MariaDB and PyMySQL (PyMySQL posing as mysqlclient, see
-  mysqldb_shim/sitecustomize.py), so the rendered URL's scheme, host and database are swapped
-  for them; user, password source and every other setting stay as rendered. The PostgreSQL
-  side itself runs in the container tests (tests/images/) and the cluster e2e.
+One deliberate deviation, because nothing real can run here: the executor is LocalExecutor; the
+KubernetesExecutor needs a Kubernetes API server (the pods it would create are built and checked
+in test_airflow_manifests.py).
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
-SHIM = Path(__file__).parent / "mysqldb_shim"
 DAGS = REPO_ROOT / "dags"
 COMPONENTS = ["fm-airflow-api-server", "fm-airflow-scheduler", "fm-airflow-dag-processor"]
 
@@ -95,8 +91,7 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def local_airflow(
-    mysql_admin_engine: sa.Engine,
-    make_mysql_database: Callable[[str], str],
+    make_postgres_database: Callable[..., str],
     s3_server: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
@@ -104,11 +99,10 @@ def local_airflow(
     home = tmp_path_factory.mktemp("airflow-parity")
     (home / "auth").mkdir()
     (home / "logs").mkdir()
-    db_name = make_mysql_database("fmairflow").rsplit("/", 1)[1]
+    # A fresh database owned by a fresh role, as the postgres image makes `airflow` for Airflow.
     db_user, db_password = f"af_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    with mysql_admin_engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE USER '{db_user}'@'%' IDENTIFIED BY '{db_password}'"))
-        conn.execute(sa.text(f"GRANT ALL ON `{db_name}`.* TO '{db_user}'@'%'"))
+    db_url = make_postgres_database("fmairflow", owner=db_user, password=db_password)
+    db = sa.make_url(db_url)
     s3_client(s3_server).create_bucket(Bucket="airflow-logs")
     api_port, health_port = free_port(), free_port()
 
@@ -120,8 +114,8 @@ def local_airflow(
         "fm-minio": {"root-user": "testing", "root-password": "testing"},
     }
     replacements = [
-        ("postgresql+psycopg2://airflow:", f"mysql+pymysql://{db_user}:"),
-        ("@fm-postgresql:5432/airflow", f"@127.0.0.1:3306/{db_name}"),
+        ("postgresql+psycopg2://airflow:", f"postgresql+psycopg2://{db_user}:"),
+        ("@fm-postgresql:5432/airflow", f"@{db.host}:{db.port}/{db.database}"),
         ("http://fm-minio:9000", s3_server),
         ("http://fm-airflow-api-server:8080", f"http://127.0.0.1:{api_port}"),
         ("/opt/airflow/dags", str(DAGS)),
@@ -140,7 +134,6 @@ def local_airflow(
         "PATH": f"{VENV_BIN}:/usr/bin:/bin",
         "HOME": str(home),
         "AIRFLOW_HOME": str(home),
-        "PYTHONPATH": str(SHIM),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_port),
@@ -166,12 +159,12 @@ def local_airflow(
             "deployments": deployments,
             "admin_password": secrets["fm-airflow"]["admin-password"],
             "home": home,
+            "db_url": db_url,
         }
     finally:
+        # The database and its role go at the end of the session (make_postgres_database).
         with ThreadPoolExecutor() as pool:
             list(pool.map(lambda p: p.stop(), processes.values()))
-        with mysql_admin_engine.begin() as conn:
-            conn.execute(sa.text(f"DROP USER IF EXISTS '{db_user}'@'%'"))
 
 
 def wait_for(
@@ -238,6 +231,15 @@ def test_components_come_up_healthy_and_parse_the_dags(local_airflow: dict[str, 
     wait_for(parsed, 180, f"DAGs {sorted(expected)} in the REST API", processes)
     errors = httpx.get(f"{api}/api/v2/importErrors", headers=headers, timeout=10).json()
     assert errors["total_entries"] == 0, errors
+
+    # And it is the PostgreSQL database the rendered URL led to that holds them.
+    engine = sa.create_engine(local_airflow["db_url"])
+    try:
+        with engine.connect() as conn:
+            stored = set(conn.execute(sa.text("SELECT dag_id FROM dag")).scalars())
+    finally:
+        engine.dispose()
+    assert expected <= stored
 
 
 def test_dag_processor_probe_command_passes(local_airflow: dict[str, Any]) -> None:
