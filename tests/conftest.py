@@ -136,12 +136,14 @@ def postgres_admin_engine() -> Iterator[sa.Engine]:
     """
     engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     where = sa.make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+    reason = None
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if reason is not None:  # outside the except: the report is the reason, not a chained trace
+        engine.dispose()
         missing.absent(
             f"a PostgreSQL server at {where}",
             hint=f"{reason}; .ci/run's PostgreSQL section starts one with role forest_test, "
