@@ -121,6 +121,13 @@ def test_mlflow_serves_and_stores_an_artifact_in_s3(
     assert out.strip().splitlines()[-1].endswith("notes/hello.txt']"), out
 
 
+def test_the_s3_stand_in_says_on_the_console_port_that_it_has_no_console(s3: Pod) -> None:
+    # The README's port-forward to MinIO's console port (9001) reaches this page offline.
+    status, body = http(f"http://{s3.ip}:9001/")
+    assert status == 200, body[:300]
+    assert b"console is not part of this stand-in" in body
+
+
 def test_api_data_serves_data(api_data: Pod) -> None:
     status, body = http(f"http://{api_data.ip}:8000/data?group_number=1")
     assert status == 200, body[:500]
