@@ -68,6 +68,18 @@ if [[ $profile == offline ]]; then
     kind load docker-image "$image" --name "$cluster" >&2
   done < <(sed -n 's/^[A-Z0-9_]*_IMAGE=//p' <<<"$services")
 fi
+# The loop starts from an empty namespace: a release left by an earlier run (its DAG runs, its
+# collected batches) would be upgraded instead of installed and the checks would see its past.
+# The kind cluster and the images loaded into its nodes are kept. With pytest arguments (some
+# phases only, e.g. -k) the platform of the earlier run is what they check: it is kept.
+for namespace in forest-mlops forest-mlops-wait; do
+  if [[ $# -gt 0 ]]; then
+    say "pytest arguments given: namespace $namespace kept as it is"
+  elif "$KUBECTL" --context "$context" get namespace "$namespace" >/dev/null 2>&1; then
+    say "deleting namespace $namespace left by an earlier run (release, PVCs, Secrets)"
+    "$KUBECTL" --context "$context" delete namespace "$namespace" --wait=true --timeout=10m >&2
+  fi
+done
 export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
 export FOREST_E2E_PREPARE_SECONDS=$(($(date +%s) - started))
 say "prepared in ${FOREST_E2E_PREPARE_SECONDS} s; skaffold $("$SKAFFOLD" version), profile '${profile}'"
