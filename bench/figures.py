@@ -30,6 +30,7 @@ DOCS = (
     "README.md",
     "docs/DEMO.md",
     "docs/RELIABILITY.md",
+    "docs/KUBERNETES.md",
     "api-data/README.md",
     "inference/README.md",
 )
@@ -492,8 +493,78 @@ def readme_images(result: Results) -> str:
     )
 
 
+E2E_PHASES = {
+    "prepare": "prepare (skaffold and stand-ins ready, stand-ins loaded into the nodes)",
+    "skaffold_run": "`skaffold run`: build (cached), `kind load` into 3 nodes, install, rollout",
+    "all_ready_after_skaffold": "every workload Ready after skaffold returned",
+    "collect_all_batches": (
+        "the extraction DAG collects all 10 batches (scheduler and a task pod deleted meanwhile)"
+    ),
+    "training_after_collection": "an asset-triggered training run has succeeded (after collection)",
+    "inference_ready_after_champion": "inference serves the champion",
+    "make_retrain": "`make retrain` (a Job from the CronJob) to completion",
+    "helm_upgrade": "`helm upgrade --reuse-values --wait`",
+    "helm_install_wait": "`helm install --wait` of a second release, without skaffold",
+    "total_since_deploy": "total, from `skaffold run` to the last check",
+}
+
+
+def readme_e2e(result: Results) -> str:
+    e2e = result("e2e-kind")
+    checks = e2e["checks"]
+    passed = [name for name, c in checks.items() if c["outcome"] == "passed"]
+    versions, figures, chaos = e2e["versions"], e2e["figures"], e2e["chaos"]
+    failed = ", ".join(name for name, c in checks.items() if c["outcome"] == "failed")
+    verdict = (
+        f"**all {len(passed)} checks passed**"
+        if e2e["passed"]
+        else f"**did not pass**: {len(passed)} of {e2e.get('checks_in_loop', len(checks))} "
+        f"checks passed; failed: {failed or 'none (not every phase ran)'}"
+    )
+    rows = ["| phase | seconds |", "|---|---|"]
+    rows += [
+        f"| {label} | {num(e2e['phases_seconds'][key])} |"
+        for key, label in E2E_PHASES.items()
+        if key in e2e["phases_seconds"]
+    ]
+    task_pods = figures.get("task_pods")
+    lines = [
+        f"`make e2e` ({e2e['updated_at'][:10]}, profile `{e2e['profile']}`, dataset "
+        f"{versions.get('dataset')}): {verdict}. Kubernetes {versions.get('kubernetes')}, "
+        f"skaffold {versions.get('skaffold')}, Helm {versions.get('helm')}, "
+        f"{versions.get('kind', '').split(' go')[0]}.",
+        "",
+        *rows,
+        "",
+    ]
+    facts = []
+    if "rows_collected" in figures:
+        facts.append(f"{num(figures['rows_collected'])} rows collected into MySQL")
+    if task_pods:
+        facts.append(f"{task_pods} task instances, each in its own pod")
+    if "training_runs" in figures:
+        facts.append(f"{figures['training_runs']} asset-triggered training runs")
+    if "champion_version" in figures:
+        facts.append(f"champion: version {figures['champion_version']}")
+    if "predict_ms_through_port_forward" in figures:
+        facts.append(
+            f"`/predict` through port-forward {ms(figures['predict_ms_through_port_forward'])}"
+        )
+    if "retrain_decision" in figures:
+        facts.append(f"retraining Job's decision: {figures['retrain_decision']}")
+    if chaos.get("scheduler_pod_deleted"):
+        facts.append(
+            f"scheduler pod deleted after {chaos['scheduler_deleted_after_batches']} batches and "
+            f"a running task pod ({chaos['task_pod_deleted']['task']}) deleted: no row lost"
+        )
+    if facts:
+        lines.append("; ".join(facts) + ".")
+    return "\n".join(lines)
+
+
 FIGURES: dict[str, Callable[[Results], str]] = {
     "readme-images": readme_images,
+    "readme-e2e": readme_e2e,
     "readme-table": readme_table,
     "readme-demo": readme_demo,
     "demo-timings": demo_timings,
