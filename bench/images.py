@@ -30,6 +30,7 @@ STANDINS = (
     "forest-mlops-standin/python:3.11-bookworm",
     "forest-mlops-standin/airflow:3.3.2-python3.11",
     "forest-mlops-standin/mariadb:10.11-bookworm",
+    "forest-mlops-standin/postgres:15-bookworm",
     "forest-mlops-standin/s3:moto-5.2.5",
 )
 LINE = re.compile(
