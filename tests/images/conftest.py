@@ -98,22 +98,22 @@ def start(
     return pod.start()
 
 
-@pytest.fixture(scope="session")
-def mysql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
-    pod = start(docs, network, workdir, "StatefulSet", "fm-mysql")
-    # The startup probe allows 10 minutes for the first initialisation.
+def start_database(docs: list[dict[str, Any]], network: str, workdir: Path, name: str) -> Pod:
+    """A database StatefulSet's pod, Ready: its startup probe covers the first initialisation."""
+    pod = start(docs, network, workdir, "StatefulSet", name)
     pod.wait_ready(timeout=300, kind="startupProbe")
     pod.wait_ready(timeout=60)
     return pod
+
+
+@pytest.fixture(scope="session")
+def mysql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
+    return start_database(docs, network, workdir, "fm-mysql")
 
 
 @pytest.fixture(scope="session")
 def postgresql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
-    pod = start(docs, network, workdir, "StatefulSet", "fm-postgresql")
-    # The startup probe covers the first initdb.
-    pod.wait_ready(timeout=300, kind="startupProbe")
-    pod.wait_ready(timeout=60)
-    return pod
+    return start_database(docs, network, workdir, "fm-postgresql")
 
 
 @pytest.fixture(scope="session")
