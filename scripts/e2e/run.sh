@@ -80,6 +80,15 @@ for namespace in forest-mlops forest-mlops-wait; do
     "$KUBECTL" --context "$context" delete namespace "$namespace" --wait=true --timeout=10m >&2
   fi
 done
+# Images of earlier runs stay in the nodes' containerd: the kubelet collects them only under disk
+# pressure, reckoned against a disk far larger than this machine's quota, and a few runs with new
+# image tags filled it. Those no container uses are removed before skaffold loads the new ones.
+if [[ $# -eq 0 ]]; then
+  for node in $(kind get nodes --name "$cluster"); do
+    "$docker_bin" exec "$node" crictl rmi --prune >/dev/null
+    say "node $node: images no container uses removed"
+  done
+fi
 export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
 export FOREST_E2E_PREPARE_SECONDS=$(($(date +%s) - started))
 say "prepared in ${FOREST_E2E_PREPARE_SECONDS} s; skaffold $("$SKAFFOLD" version), profile '${profile}'"

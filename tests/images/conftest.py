@@ -10,6 +10,7 @@ with one, missing images are an error (`make images` builds them; .ci/run does).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -19,7 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.images.pods import DOCKER, Pod, docker, engine_answers, image_exists, new_workdir
+from tests.images.pods import (
+    DOCKER,
+    WORKDIRS,
+    Pod,
+    docker,
+    engine_answers,
+    image_exists,
+    new_workdir,
+)
 from tests.support.helm import find, render_chart
 
 TAG = os.environ.get("FOREST_IMAGE_TAG", "dev")
@@ -81,6 +90,13 @@ def network(engine: str) -> Iterator[str]:
     if ids:
         docker("rm", "--force", *ids, check=False)
     docker("network", "rm", name, check=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Session fixtures (the pods, the network) are torn down by now: nothing writes here any more.
+    # Left behind, each session's MariaDB and PostgreSQL files filled this machine's disk.
+    for path in WORKDIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

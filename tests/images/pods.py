@@ -267,8 +267,15 @@ class Pod:
             docker("rm", "--force", self.container_name, check=False)
 
 
+# Every pod's host directories (their databases hold hundreds of MB): removed when the session
+# ends (tests/images/conftest.py), after every container is gone.
+WORKDIRS: list[Path] = []
+
+
 def new_workdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    WORKDIRS.append(path)
+    return path
 
 
 def run_once(
