@@ -80,13 +80,20 @@ for namespace in forest-mlops forest-mlops-wait; do
     "$KUBECTL" --context "$context" delete namespace "$namespace" --wait=true --timeout=10m >&2
   fi
 done
-# Images of earlier runs stay in the nodes' containerd: the kubelet collects them only under disk
-# pressure, reckoned against a disk far larger than this machine's quota, and a few runs with new
-# image tags filled it. Those no container uses are removed before skaffold loads the new ones.
+# Project images of earlier runs stay in the nodes' containerd: the kubelet collects images only
+# under disk pressure, reckoned against a disk far larger than this machine's quota, and a few
+# runs with new tags filled it. With the namespaces gone no pod uses them: they are removed, and
+# skaffold loads the current ones. (Not `crictl rmi --prune`: it also removes the stand-ins just
+# loaded and local-path's helper image, which no running container holds.)
 if [[ $# -eq 0 ]]; then
   for node in $(kind get nodes --name "$cluster"); do
-    "$docker_bin" exec "$node" crictl rmi --prune >/dev/null
-    say "node $node: images no container uses removed"
+    old=$("$docker_bin" exec "$node" crictl images -o json |
+      jq -r '.images[].repoTags[]? | select(startswith("docker.io/forest-mlops/"))')
+    if [[ -n $old ]]; then
+      # shellcheck disable=SC2086  # one argument per image reference
+      "$docker_bin" exec "$node" crictl rmi $old >/dev/null
+      say "node $node: $(wc -w <<<"$old") project image(s) of earlier runs removed"
+    fi
   done
 fi
 export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
