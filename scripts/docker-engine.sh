@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers, and says what it did:
+# `make docker-engine`: the one step that installs, starts or reconfigures a Docker engine on
+# this machine (run as root; CI runs it in .ci/run). Build and test targets never call it: they
+# only check that an engine answers (scripts/require-engine.sh) and stop, naming this target,
+# when none does. It says what it did:
 #   - an engine that already answers is used as it is;
 #   - otherwise Debian's docker.io is installed (when dockerd is missing) and dockerd started in
 #     the background, logging to /var/log/forest-mlops-dockerd.log.
@@ -8,28 +11,24 @@
 # default runtime becomes a small shim (installed outside the work tree) that drops that one
 # capability from the container and exec specs, then runs runc unchanged.
 #
-# Builds need BuildKit: Debian's /usr/bin/docker (20.10) has it built in, while a newer client
-# without the buildx plugin refuses `docker build`. Scripts use $(scripts/docker-engine.sh --client).
+# `--client` prints the docker client builds use (scripts/require-engine.sh --client, read-only;
+# kept here for the scripts that ask this script).
 set -euo pipefail
 
 SHIM_DIR=/usr/local/lib/forest-mlops
 SHIM="$SHIM_DIR/runc-drop-sys-resource"
 LOG=/var/log/forest-mlops-dockerd.log
 
-# The client that has BuildKit built in (Debian's), else whatever `docker` is on PATH.
-client() {
-  if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else command -v docker; fi
-}
+REQUIRE="$(dirname "$0")/require-engine.sh"
 
 if [[ "${1:-}" == "--client" ]]; then
-  client
-  exit 0
+  exec bash "$REQUIRE" --client
 fi
 
 say() { echo "docker-engine: $*" >&2; }
 
-if docker_bin=$(client 2>/dev/null) && [[ -n "$docker_bin" ]] && "$docker_bin" info >/dev/null 2>&1; then
-  say "engine answers ($("$docker_bin" version --format '{{.Server.Version}}'))"
+if answer=$(bash "$REQUIRE" 2>&1); then
+  say "$answer: nothing to do"
   exit 0
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make cluster`: the kind cluster of kind-config.yaml (1 control plane, 2 workers) on this
 # machine, with nothing pulled from a container registry.
-#   1. a Docker engine (scripts/docker-engine.sh);
+#   1. a Docker engine that answers (scripts/require-engine.sh; `make docker-engine` starts one);
 #   2. the offline toolchain: from the cache when complete, else built (recipe/build-toolchain.sh);
 #   3. the node image and the test image loaded into the engine when it lacks them;
 #   4. `kind create cluster --config kind-config.yaml --image <our node image>`, unless the
@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 start=$(date +%s)
 
-phase "docker engine" bash "$REPO_DIR/scripts/docker-engine.sh"
+phase "docker engine" bash "$REPO_DIR/scripts/require-engine.sh"
 phase "toolchain" "$CLUSTER_DIR/recipe/build-toolchain.sh"
 
 # load_image NAME ARCHIVE: `docker load` the archive unless the engine already holds that very

@@ -14,7 +14,7 @@
 # the stand-ins are still reused). Prints what was built or reused and how long each took.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bash scripts/docker-engine.sh
+bash scripts/require-engine.sh
 docker_bin=$(bash scripts/docker-engine.sh --client)
 export DOCKER_BUILDKIT=1
 tag=${FOREST_IMAGE_TAG:-dev}
