@@ -78,6 +78,7 @@ cluster:
 	bash scripts/cluster/up.sh
 
 cluster-check: setup
+	bash scripts/require-engine.sh
 	bash scripts/cluster/check.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 cluster-down:

@@ -4,8 +4,9 @@
 #                                             stderr), else a message naming
 #                                             `make docker-engine` on stderr and exit 1
 #   bash scripts/require-engine.sh --client   print the docker client builds use
-# Build and test targets (make images, make cluster, make e2e) run the check first, so that a
-# missing engine stops them with one clear sentence instead of a cryptic docker error later.
+# Build and test targets (make images, make cluster, make cluster-check, make e2e) run the check
+# first, so that a missing engine stops them with one clear sentence instead of a cryptic docker
+# error later.
 # Installing, starting or reconfiguring an engine is `make docker-engine`'s job alone
 # (scripts/docker-engine.sh): a machine-level change is never a side effect of a build.
 # The client honours DOCKER_HOST like any docker client.

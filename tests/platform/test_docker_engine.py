@@ -123,10 +123,14 @@ def test_each_build_script_checks_the_engine_first(script: str) -> None:
     assert all(i > check for i in docker_uses), f"{script} uses docker before the check"
 
 
-def test_make_e2e_checks_the_engine_before_the_run() -> None:
-    recipe = makefile_rules()["e2e"][1]
+@pytest.mark.parametrize(
+    ("target", "script"),
+    [("e2e", "scripts/e2e/run.sh"), ("cluster-check", "scripts/cluster/check.sh")],
+)
+def test_make_target_checks_the_engine_before_its_script(target: str, script: str) -> None:
+    recipe = makefile_rules()[target][1]
     assert recipe[0] == f"bash {REQUIRE}"
-    assert recipe[1].startswith("bash scripts/e2e/run.sh")
+    assert recipe[1].startswith(f"bash {script}")
 
 
 @pytest.mark.parametrize("script", sorted(CHECKED))
