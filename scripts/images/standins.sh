@@ -7,6 +7,9 @@
 #                        postgresql and minio (always built: MySQL 8.4, postgres:17 and MinIO
 #                        cannot be had here). Prints MYSQL_IMAGE=..., POSTGRES_IMAGE=... and
 #                        S3_IMAGE=...
+#   standins.sh registry the kind cluster's local registry (scripts/cluster/registry.sh): the
+#                        official registry image when present or pullable, else Debian's
+#                        docker-registry (distribution 2.8). Prints REGISTRY_IMAGE=...
 # A stand-in is never tagged with the name of the image it replaces: forest-mlops-standin/*.
 # Each is keyed by its recipe (its folder under images/standins/, its base's image id, and
 # whatever else it is built from), kept as the label forest-mlops.recipe: an unchanged recipe
@@ -24,15 +27,16 @@ STANDIN_AIRFLOW=forest-mlops-standin/airflow:3.3.2-python3.11
 STANDIN_MARIADB=forest-mlops-standin/mariadb:10.11-bookworm
 STANDIN_POSTGRES=forest-mlops-standin/postgres:15-bookworm
 STANDIN_S3=forest-mlops-standin/s3:moto-5.2.5
+OFFICIAL_REGISTRY=registry:2.8.3
+STANDIN_REGISTRY=forest-mlops-standin/registry:2.8-bookworm
 # The build machine's CA bundle: PyPI is reached through an intercepting proxy on these machines.
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
 say() { echo "images: $*" >&2; }
 
-recipe_of() { "$docker_bin" image inspect --format '{{ index .Config.Labels "forest-mlops.recipe" }}' "$1" 2>/dev/null || true; }
+# shellcheck source=recipe.sh
+source scripts/images/recipe.sh
 image_id() { "$docker_bin" image inspect --format '{{ .Id }}' "$1"; }
-# sha256 of files and strings, in order.
-digest() { { for item in "$@"; do if [[ -f "$item" ]]; then sha256sum <"$item"; else echo "$item"; fi; done; } | sha256sum | cut -c1-16; }
 
 # Present locally, or pulled: the official image.
 have_official() {
@@ -40,16 +44,7 @@ have_official() {
   "$docker_bin" pull --quiet "$1" >/dev/null 2>&1
 }
 
-debian_base() {
-  local key
-  key=$(digest scripts/images/debian-base.sh "${DEBIAN_MIRROR:-http://deb.debian.org/debian}")
-  if [[ "$(recipe_of "$STANDIN_DEBIAN")" == "$key" ]]; then
-    say "$STANDIN_DEBIAN: reused (recipe $key)"
-    return
-  fi
-  say "$STANDIN_DEBIAN: building with debootstrap (recipe $key)"
-  bash scripts/images/debian-base.sh "$STANDIN_DEBIAN" "$key"
-}
+debian_base() { bash scripts/images/debian-base.sh "$STANDIN_DEBIAN"; }
 
 # build_standin NAME FOLDER BASE_ARG BASE_IMAGE [EXTRA_FILE...]: the folder plus the CA bundle
 # (and the extra files) as the build context.
@@ -58,7 +53,7 @@ build_standin() {
   shift 4
   local files=("$folder"/* "$CA_BUNDLE" "$@")
   local key
-  key=$(digest "${files[@]}" "$(image_id "$base")")
+  key=$(recipe_digest "${files[@]}" "$(image_id "$base")")
   if [[ "$(recipe_of "$name")" == "$key" ]]; then
     say "$name: reused (recipe $key)"
     return
@@ -114,8 +109,19 @@ case "${1:-}" in
     build_standin "$STANDIN_S3" images/standins/s3 PYTHON_BASE "$python_image"
     echo "S3_IMAGE=$STANDIN_S3"
     ;;
+  registry)
+    if have_official "$OFFICIAL_REGISTRY"; then
+      say "$OFFICIAL_REGISTRY: available, no stand-in needed"
+      echo "REGISTRY_IMAGE=$OFFICIAL_REGISTRY"
+    else
+      say "$OFFICIAL_REGISTRY: cannot be pulled, using a stand-in"
+      debian_base
+      build_standin "$STANDIN_REGISTRY" images/standins/registry BASE "$STANDIN_DEBIAN"
+      echo "REGISTRY_IMAGE=$STANDIN_REGISTRY"
+    fi
+    ;;
   *)
-    echo "usage: standins.sh bases|services" >&2
+    echo "usage: standins.sh bases|services|registry" >&2
     exit 2
     ;;
 esac

@@ -41,7 +41,8 @@ else
 fi
 phase "go: kind, etcd, CoreDNS, kube-router, CNI plugins, crictl, local-path, pause" \
   "$CLUSTER_DIR/recipe/build-go-tools.sh" "$BIN_DIR" "$logs"
-phase "debian $DEBIAN_SUITE base (debootstrap)" "$CLUSTER_DIR/recipe/build-debian-base.sh" "$work" "$logs/debootstrap.log"
+# The project's one Debian base (scripts/images/debian-base.sh), under the name the recipe uses.
+phase "debian $DEBIAN_SUITE base (debootstrap)" bash "$REPO_DIR/scripts/images/debian-base.sh" "$LOCAL_REPO/debian:$DEBIAN_SUITE"
 phase "cluster images" "$CLUSTER_DIR/recipe/build-images.sh" "$BIN_DIR" "$CACHE_DIR/images" "$work"
 phase "node image" "$CLUSTER_DIR/recipe/build-node-image.sh" "$BIN_DIR" "$CACHE_DIR/images" "$work" "$NODE_IMAGE_TAR"
 
