@@ -8,16 +8,21 @@ Every run handles one batch window of the configured group:
 
 1. **collection_pending**: stops the run (short-circuit) once the API has said "all data
    collected" for the group (a `complete` row in `ingestion_log`);
-2. **fetch**: `FOREST_REQUESTS_PER_WINDOW` GET /data calls with retries and exponential backoff;
-   the API's 400 "all data collected" ends the run as *skipped*;
+2. **fetch**: GET /data calls with retries and exponential backoff, repeated while the responses
+   still bring rows the window has not seen (each is a random 10 % of the batch): the window
+   stops after the first response with fewer than `FOREST_MIN_NEW_ROWS_FRACTION` (0.1) new
+   rows, or after `FOREST_MAX_REQUESTS_PER_WINDOW` (40) calls, about 23 calls and 91 % of the
+   batch; the API's 400 "all data collected" ends the run as *skipped*;
 3. **validate**: every row against `forest_mlops.schema`; bad rows are kept for `rejected_rows`;
-4. **load**: one transaction: new rows (duplicates skipped), rejected rows, the `ingestion_log` row;
+4. **load**: one transaction: new rows (duplicates skipped), rejected rows, the `ingestion_log` row
+   (rows the batch offered, rows served, new rows stored, requests);
 5. **publish**: when new rows landed, updates the Asset `forest_cover_data`, which schedules
    training.
 
 Tasks may run in separate pods: rows travel through the `ingestion_staging` table, XCom carries
 only the run id and counts. Configuration comes from the environment at run time (`FOREST_API_URL`,
-`FOREST_DATABASE_URL`, `FOREST_GROUP_NUMBER`, `FOREST_REQUESTS_PER_WINDOW`); the schedule is
+`FOREST_DATABASE_URL`, `FOREST_GROUP_NUMBER`, `FOREST_MAX_REQUESTS_PER_WINDOW`,
+`FOREST_MIN_NEW_ROWS_FRACTION`, or `FOREST_REQUESTS_PER_WINDOW` for a fixed count); the schedule is
 `FOREST_INGEST_INTERVAL_SECONDS` (default 300 s, the API's window). See docs/INGESTION.md.
 """
 

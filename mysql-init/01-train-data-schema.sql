@@ -63,6 +63,11 @@ CREATE INDEX ix_forest_cover_data_row_hash ON forest_cover_data (row_hash);
 -- trained on such rows must say so (forest_mlops.ingestion.holds_synthetic_data).
 -- rows_received = rows_inserted + rows_duplicate + rows_rejected for 'loaded' rows; duplicates
 -- count both repeats inside the attempt and rows already in forest_cover_data.
+-- The rows-per-batch figure: rows_offered (rows the batch has, from the API's GET /batches;
+-- NULL when the API does not say), rows_received (rows it served, repeats included),
+-- rows_inserted (distinct rows new to forest_cover_data), requests (GET /data calls that
+-- served this batch). rows_offered came after the first release: it is the last column, and
+-- nullable, so that apply_schema can add it to an existing table (docs/INGESTION.md, upgrade).
 CREATE TABLE IF NOT EXISTS ingestion_log (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     ingestion_run_id VARCHAR(255) NOT NULL,
@@ -77,7 +82,8 @@ CREATE TABLE IF NOT EXISTS ingestion_log (
     synthetic BOOLEAN NOT NULL DEFAULT FALSE,
     message VARCHAR(1000) NULL,
     started_at DATETIME(6) NOT NULL,
-    finished_at DATETIME(6) NOT NULL
+    finished_at DATETIME(6) NOT NULL,
+    rows_offered INT NULL
 ) DEFAULT CHARSET=utf8mb4;
 
 CREATE INDEX ix_ingestion_log_run ON ingestion_log (ingestion_run_id);

@@ -132,10 +132,19 @@ def to_sqlite(statement: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Column:
+    name: str
+    mysql: str  # ALTER TABLE ... ADD COLUMN, as written in the schema
+    sqlite: str
+
+
+@dataclass(frozen=True)
 class _Statement:
     mysql: str
     sqlite: str
     index: tuple[str, str] | None  # (table, index name) of a CREATE INDEX
+    table: str | None = None  # the table of a CREATE TABLE
+    columns: tuple[_Column, ...] = ()  # its columns, each as the statement that adds it
 
 
 @functools.lru_cache(maxsize=16)
@@ -148,17 +157,48 @@ def _plan(script: str) -> tuple[_Statement, ...]:
     for statement in split_statements(script):
         tree = sqlglot.parse_one(statement, read="mysql")
         index = None
+        table = None
+        columns: list[_Column] = []
         if isinstance(tree, exp.Create) and tree.kind == "INDEX":
             index = (tree.this.args["table"].name, tree.this.name)
-        planned.append(_Statement(statement, to_sqlite(statement), index))
+        elif isinstance(tree, exp.Create) and tree.kind == "TABLE":
+            table = tree.this.this.name
+            for column in tree.this.expressions:
+                if isinstance(column, exp.ColumnDef):
+                    add = f"ALTER TABLE {table} ADD COLUMN {column.sql(dialect='mysql')}"
+                    columns.append(_Column(column.name, add, to_sqlite(add)))
+        planned.append(_Statement(statement, to_sqlite(statement), index, table, tuple(columns)))
     return tuple(planned)
+
+
+def _add_missing_columns(
+    conn: sa.Connection, inspector: sa.Inspector, statement: _Statement, dialect: str
+) -> bool:
+    """Bring a table made by an older schema up to date: add the columns it lacks.
+
+    The MySQL image runs mysql-init/ only on an empty volume, so a column added to the schema
+    later never reaches an existing install by itself. Only nullable or defaulted columns can
+    be added to a table holding rows; the schema adds no other kind (and MySQL would refuse).
+    Returns whether anything was added.
+    """
+    assert statement.table is not None
+    present = {c["name"].lower() for c in inspector.get_columns(statement.table)}
+    added = False
+    for column in statement.columns:
+        if column.name.lower() in present:
+            continue
+        log.warning("schema upgrade: adding %s.%s", statement.table, column.name)
+        conn.exec_driver_sql(column.sqlite if dialect == "sqlite" else column.mysql)
+        added = True
+    return added
 
 
 def apply_schema(engine: sa.Engine, directory: Path | None = None) -> None:
     """Create the tables of mysql-init/*.sql; safe to run again on an existing schema.
 
     Tables use CREATE TABLE IF NOT EXISTS; an index is created only when missing (MySQL 8.4
-    has no CREATE INDEX IF NOT EXISTS).
+    has no CREATE INDEX IF NOT EXISTS); a column the schema gained since an existing table was
+    made is added to it (ALTER TABLE ... ADD COLUMN, as the schema defines it).
     """
     dialect = engine.dialect.name
     if dialect not in ("mysql", "sqlite"):
@@ -171,6 +211,11 @@ def apply_schema(engine: sa.Engine, directory: Path | None = None) -> None:
         existing_tables = set(inspector.get_table_names())
         for path in files:
             for statement in _plan(path.read_text(encoding="utf-8")):
+                if statement.table in existing_tables:
+                    if _add_missing_columns(conn, inspector, statement, dialect):
+                        # Reflected before the change: reflect again on next use.
+                        _reflected.pop(engine.url.render_as_string(hide_password=False), None)
+                    continue
                 if statement.index is not None:
                     table, name = statement.index
                     # Tables made by this call have only the indexes it made: no lookup needed.

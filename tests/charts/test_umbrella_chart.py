@@ -3,6 +3,7 @@ the R-platform ConfigMap and NOTES.txt."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from typing import Any
 
@@ -181,8 +182,39 @@ class TestPlatformConfigMap:
             "FOREST_API_URL": "http://fm-api-data:8000",
             "FOREST_MODEL_NAME": "forest-cover-type",
             "FOREST_GROUP_NUMBER": "1",
+            "FOREST_MAX_REQUESTS_PER_WINDOW": "40",
+            "FOREST_MIN_NEW_ROWS_FRACTION": "0.1",
             "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
         }
+
+    def test_the_collection_rule_is_the_platforms_default_and_parses(self, platform_docs):
+        # The chart renders the stop rule the code would use anyway, and the task pods'
+        # settings class reads exactly what is rendered.
+        from forest_mlops.ingestion import IngestionSettings
+        from forest_mlops.ingestion.fetch import WindowRule
+
+        data = find(platform_docs, "ConfigMap", "fm-platform")["data"]
+        env = {"FOREST_DATABASE_URL": "sqlite://", **data}
+        fields = {
+            k.removeprefix("FOREST_").lower(): v for k, v in env.items() if k.startswith("FOREST_")
+        }
+        settings = IngestionSettings(**fields)
+        assert settings.window_rule() == WindowRule()
+
+    @pytest.mark.parametrize(
+        ("collection", "message"),
+        [
+            ({"maxRequestsPerWindow": 0}, "maxRequestsPerWindow': minimum: got 0, want 1"),
+            ({"minNewRowsFraction": 1}, "minNewRowsFraction': exclusiveMaximum: got 1, want 1"),
+            ({"minNewRowsFraction": "0.1"}, "minNewRowsFraction': got string, want number"),
+        ],
+    )
+    def test_a_bad_collection_rule_fails_the_render(self, collection, message):
+        with pytest.raises(HelmError, match=re.escape(message)):
+            render_chart(
+                WITHOUT_AIRFLOW | {"platform": {"collection": collection}},
+                show_only=["templates/platform-configmap.yaml"],
+            )
 
     def test_external_urls_override_the_defaults(self):
         docs = render_chart(

@@ -100,20 +100,32 @@ def complete_reply(group: int) -> Reply:
 
 
 class ScriptedApi:
-    """Answers each GET with the next Reply of `script`; repeats `default` when it runs out."""
+    """Answers each GET with the next Reply of `script`; repeats `default` when it runs out.
 
-    def __init__(self, script: list[Reply], default: Reply | None = None) -> None:
+    GET /batches is answered apart, with `batches` each time (default 404, as the course API,
+    which has no such route), so a script lists only what the tested call itself asks.
+    """
+
+    def __init__(
+        self, script: list[Reply], default: Reply | None = None, batches: Reply | None = None
+    ) -> None:
         self.script = list(script)
         self.default = default or Reply(status=503, body=b'{"detail": "script exhausted"}')
-        self.requests: list[str] = []
+        self.batches = batches or Reply(status=404, body=b'{"detail": "Not Found"}')
+        self.requests: list[str] = []  # every scripted GET, in order
+        self.batches_requests: list[str] = []  # the GET /batches, kept apart
         self._lock = threading.Lock()
         scripted = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 with scripted._lock:
-                    scripted.requests.append(self.path)
-                    reply = scripted.script.pop(0) if scripted.script else scripted.default
+                    if self.path.startswith("/batches"):
+                        scripted.batches_requests.append(self.path)
+                        reply = scripted.batches
+                    else:
+                        scripted.requests.append(self.path)
+                        reply = scripted.script.pop(0) if scripted.script else scripted.default
                 if reply.delay:
                     time.sleep(reply.delay)
                 try:

@@ -47,3 +47,34 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         3,
         4,
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--min-new-rows-fraction", "1"], "min_new_rows_fraction\n  Input should be less than 1"),
+        (["--max-requests-per-window", "0"], "max_requests_per_window\n  Input should be greater"),
+        (
+            ["--requests-per-window", "3", "--min-new-rows-fraction", "0.2"],
+            "cannot be combined with the stop rule's min_new_rows_fraction",
+        ),
+    ],
+)
+def test_a_bad_stop_rule_is_a_configuration_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    db = tmp_path / "t.db"
+    args = ["--api-url", "http://127.0.0.1:9", "--database-url", f"sqlite:///{db}"]
+    assert cli.main(["ingest", *args, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_the_help_states_the_rules_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from forest_mlops.ingestion.fetch import DEFAULT_MAX_REQUESTS, DEFAULT_MIN_NEW_FRACTION
+
+    with pytest.raises(SystemExit):
+        cli.main(["ingest", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"else {DEFAULT_MAX_REQUESTS})" in text
+    assert f"else {DEFAULT_MIN_NEW_FRACTION:g})" in text

@@ -19,12 +19,13 @@ from forest_mlops.ingestion import (
     CollectionComplete,
     FetchError,
     RetryPolicy,
+    WindowRule,
     collect_until_complete,
     run_window,
 )
 from forest_mlops.ingestion.fetch import make_client
 from tests.ingestion.conftest import count
-from tests.ingestion.servers import DataApi, Reply, ScriptedApi, data_reply, start_data_api
+from tests.ingestion.servers import DataApi, ScriptedApi, data_reply, start_data_api
 
 WINDOW = 0.4  # the API's MIN_UPDATE_TIME in these tests
 FAST = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.2, timeout=10.0)
@@ -80,7 +81,12 @@ def test_collecting_all_batches_lands_exactly_the_distinct_rows_served(
     group = 1
     with make_client(sampling_api.url, FAST, event_hooks={"response": [record]}) as client:
         collection = collect_until_complete(
-            mysql_engine, client, group, interval=WINDOW + 0.05, requests=3, policy=FAST
+            mysql_engine,
+            client,
+            group,
+            interval=WINDOW + 0.05,
+            rule=WindowRule.fixed(3),
+            policy=FAST,
         )
         # The 400 after the last batch: a result, not an error; and it stays that way.
         assert isinstance(run_window(mysql_engine, client, group, policy=FAST), CollectionComplete)
@@ -227,15 +233,14 @@ def test_an_api_without_a_schedule_gets_the_fallback_interval(tmp_path: Path) ->
     waits: list[float] = []
     script = [
         data_reply(1, 0, rows),
-        Reply(status=404, body=b'{"detail": "Not Found"}'),  # no GET /batches
-        data_reply(1, 1, rows),
+        data_reply(1, 1, rows),  # GET /batches answers 404 (ScriptedApi's default)
     ]
     try:
         with ScriptedApi(script).running() as api, make_client(api.url, FAST) as client:
             collection = collect_until_complete(
                 engine, client, 1, fallback_interval=42.0, max_windows=2, sleep=waits.append
             )
-            assert api.requests[1] == "/batches"
+            assert api.batches_requests  # asked for the schedule, got 404
     finally:
         engine.dispose()
     assert len(collection.results) == 2

@@ -20,6 +20,7 @@ from forest_mlops.ingestion.fetch import (
     Fetched,
     FetchError,
     RetryPolicy,
+    WindowRule,
     fetch_window,
     make_client,
 )
@@ -43,7 +44,7 @@ def fetch(
     api: ScriptedApi | DataApi, requests: int = 1, policy: RetryPolicy = FAST, group: int = 1
 ) -> object:
     with make_client(api.url, policy) as client:
-        return fetch_window(client, group, requests, policy)
+        return fetch_window(client, group, WindowRule.fixed(requests), policy)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_unreachable_api_is_a_clear_error(tmp_path: Path) -> None:
     url = start_stopped_api(tmp_path)
     policy = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01, timeout=0.5)
     with make_client(url, policy) as client, pytest.raises(FetchError, match="ConnectError"):
-        fetch_window(client, 1, 1, policy)
+        fetch_window(client, 1, WindowRule.fixed(1), policy)
 
 
 def test_all_data_collected_is_a_result_not_an_error(one_batch_api: DataApi) -> None:

@@ -24,7 +24,7 @@ from forest_mlops.ingestion import (
     staged_load,
     staged_validate,
 )
-from forest_mlops.ingestion.fetch import make_client
+from forest_mlops.ingestion.fetch import WindowRule, make_client
 from forest_mlops.ingestion.load import collection_complete, holds_synthetic_data
 from tests.ingestion.conftest import count
 from tests.ingestion.servers import Reply, ScriptedApi, complete_reply, data_reply
@@ -139,7 +139,7 @@ def test_a_window_that_fails_midway_writes_no_rows(engine: sa.Engine) -> None:
         make_client(api.url, FAST) as client,
         pytest.raises(FetchError, match="3 tries"),
     ):
-        run_window(engine, client, 1, requests=3, policy=FAST, run_id="run-broken")
+        run_window(engine, client, 1, rule=WindowRule.fixed(3), policy=FAST, run_id="run-broken")
     for table in ("forest_cover_data", "rejected_rows", "ingestion_staging"):
         assert count(engine, table) == 0, table
     with engine.connect() as conn:
@@ -170,6 +170,7 @@ def test_staged_steps_hand_over_through_the_database(engine: sa.Engine) -> None:
             database_url=engine.url.render_as_string(hide_password=False),
             fetch_attempts=2,
             retry_backoff_seconds=0.01,
+            requests_per_window=1,
         )
         fetched = staged_fetch(engine, settings, "run-staged")
     assert not isinstance(fetched, CollectionComplete)

@@ -53,8 +53,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--requests-per-window",
         type=int,
-        default=demo_config.DEFAULT_REQUESTS_PER_WINDOW,
-        help="/data requests per batch window (default: %(default)s)",
+        help="exactly K /data requests per batch window (default: the platform's stop rule: "
+        "requests while they bring new rows, most of each batch)",
     )
     parser.add_argument(
         "--profile",

@@ -59,7 +59,7 @@ class DagEnvironment:
     database_url: str
     tracking_uri: str
     group: int
-    requests_per_window: int
+    requests_per_window: int | None  # None: the stop rule
     interval_seconds: float
     profile: str
     model_name: str
@@ -78,12 +78,16 @@ def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) ->
         "FOREST_DATABASE_URL": dag_env.database_url,
         "MLFLOW_TRACKING_URI": dag_env.tracking_uri,
         "FOREST_GROUP_NUMBER": str(dag_env.group),
-        "FOREST_REQUESTS_PER_WINDOW": str(dag_env.requests_per_window),
         "FOREST_INGEST_INTERVAL_SECONDS": f"{dag_env.interval_seconds:g}",
         "FOREST_TRAINING_PROFILE": dag_env.profile,
         "FOREST_MODEL_NAME": dag_env.model_name,
         "FOREST_EXPERIMENT_NAME": dag_env.experiment_name,
         **_training_threads(dag_env.profile),
+        **(
+            {}
+            if dag_env.requests_per_window is None
+            else {"FOREST_REQUESTS_PER_WINDOW": str(dag_env.requests_per_window)}
+        ),
     }
 
 

@@ -14,7 +14,6 @@ Profile = Literal["quick", "full"]
 DEFAULT_WORKDIR = Path("demo-work")
 DEFAULT_GROUP = 1
 DEFAULT_MIN_UPDATE_TIME = 5.0
-DEFAULT_REQUESTS_PER_WINDOW = 3
 DEFAULT_PROFILE: Profile = "quick"
 DEFAULT_MODEL_NAME = "forest-cover-type"
 DEFAULT_EXPERIMENT_NAME = "forest-cover-type"
@@ -31,7 +30,8 @@ class DemoConfig:
     tracking_uri: str | None = None
     group: int = DEFAULT_GROUP
     min_update_time: float = DEFAULT_MIN_UPDATE_TIME
-    requests_per_window: int = DEFAULT_REQUESTS_PER_WINDOW
+    # None: the platform's stop rule (forest_mlops.ingestion.fetch.WindowRule), as deployed.
+    requests_per_window: int | None = None
     profile: Profile = DEFAULT_PROFILE
     serve: bool = False
     # 0 picks the conventional port (8000 / 8001) when it is free, else any free port.
@@ -47,7 +47,7 @@ class DemoConfig:
             raise ValueError(f"--group must be >= 1, got {self.group}")
         if self.min_update_time <= 0:
             raise ValueError(f"--min-update-time must be > 0, got {self.min_update_time}")
-        if self.requests_per_window < 1:
+        if self.requests_per_window is not None and self.requests_per_window < 1:
             raise ValueError(f"--requests-per-window must be >= 1, got {self.requests_per_window}")
         if self.profile not in ("quick", "full"):
             raise ValueError(f"--profile must be quick or full, got {self.profile!r}")

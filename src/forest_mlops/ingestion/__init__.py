@@ -9,6 +9,7 @@ from forest_mlops.ingestion.fetch import (
     Fetched,
     FetchError,
     RetryPolicy,
+    WindowRule,
     fetch_window,
 )
 from forest_mlops.ingestion.load import (
@@ -36,6 +37,7 @@ __all__ = [
     "LoadResult",
     "RetryPolicy",
     "Validated",
+    "WindowRule",
     "collect_until_complete",
     "collection_complete",
     "fetch_window",

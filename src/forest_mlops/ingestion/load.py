@@ -30,6 +30,13 @@ class BatchResult:
     inserted: int
     duplicate: int
     rejected: int
+    requests: int = 0  # GET /data calls that served this batch
+    offered: int | None = None  # rows the batch has, when the API says
+
+    @property
+    def collected_fraction(self) -> float | None:
+        """New distinct rows stored by this attempt, as a share of the rows the batch has."""
+        return self.inserted / self.offered if self.offered else None
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,10 @@ class LoadResult:
             "duplicate": self.duplicate,
             "rejected": self.rejected,
             "complete": self.complete,
-            "batches": [asdict(b) for b in self.batches],
+            "batches": [
+                {**asdict(b), "collected_fraction": _rounded(b.collected_fraction)}
+                for b in self.batches
+            ],
         }
 
 
@@ -81,6 +91,7 @@ def load(
     With delete_staging, the run's staged rows are removed in the same transaction.
     """
     t = tables(engine)
+    has_offered = _has_rows_offered(t.log)
     results: list[BatchResult] = []
     finished_at = utcnow()
     with engine.begin() as conn:
@@ -116,15 +127,19 @@ def load(
                 inserted=inserted,
                 duplicate=batch.valid - inserted,
                 rejected=len(batch.rejected),
+                requests=batch.requests,
+                offered=batch.offered,
             )
             results.append(result)
+            figures = {"rows_offered": result.offered} if has_offered else {}
             conn.execute(
                 sa.insert(t.log),
                 {
+                    **figures,
                     "ingestion_run_id": run_id,
                     "group_number": validated.group_number,
                     "batch_number": batch.batch_number,
-                    "requests": validated.requests,
+                    "requests": result.requests,
                     "rows_received": result.received,
                     "rows_inserted": result.inserted,
                     "rows_duplicate": result.duplicate,
@@ -157,7 +172,36 @@ def load(
         outcome.duplicate,
         outcome.rejected,
     )
+    for b in results:
+        log.info(
+            "batch %s: %s of its %s rows stored (%s requests, %s rows served)",
+            b.batch_number,
+            b.inserted,
+            "?" if b.offered is None else b.offered,
+            b.requests,
+            b.received,
+        )
     return outcome
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _has_rows_offered(log_table: sa.Table) -> bool:
+    """False on an ingestion_log made before the column existed and not upgraded yet.
+
+    The collection keeps working there (the figure is lost, not the data); the warning says
+    what the upgrade needs. apply_schema adds the column (the CLI and the demo run it).
+    """
+    if "rows_offered" in log_table.c:
+        return True
+    log.warning(
+        "ingestion_log has no rows_offered column (a schema from before it): the rows each "
+        "batch offered are not recorded. Upgrade: ALTER TABLE ingestion_log ADD COLUMN "
+        "rows_offered INT NULL (docs/INGESTION.md)"
+    )
+    return False
 
 
 def _insert_status(
@@ -240,6 +284,8 @@ def loaded_result(engine: sa.Engine, run_id: str) -> LoadResult | None:
                 inserted=int(r["rows_inserted"]),
                 duplicate=int(r["rows_duplicate"]),
                 rejected=int(r["rows_rejected"]),
+                requests=int(r["requests"]),
+                offered=None if r.get("rows_offered") is None else int(r["rows_offered"]),
             )
             for r in loaded
         ],

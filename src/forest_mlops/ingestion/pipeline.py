@@ -24,6 +24,7 @@ from forest_mlops.ingestion.fetch import (
     Fetched,
     FetchError,
     RetryPolicy,
+    WindowRule,
     fetch_window,
 )
 from forest_mlops.ingestion.load import (
@@ -39,6 +40,10 @@ from forest_mlops.ingestion.settings import DEFAULT_INTERVAL_SECONDS, IngestionS
 from forest_mlops.ingestion.validate import validate
 
 log = logging.getLogger(__name__)
+
+# The building blocks below make one request a window unless told otherwise; the platform's
+# stop rule is configuration (IngestionSettings.window_rule(): the CLI, the DAG, the chart).
+ONE_REQUEST = WindowRule.fixed(1)
 
 
 def new_run_id(prefix: str = "cli") -> str:
@@ -59,13 +64,13 @@ def _fetch_or_record(
     client: httpx.Client,
     run_id: str,
     group_number: int,
-    requests: int,
+    rule: WindowRule,
     policy: RetryPolicy,
 ) -> Fetched | CollectionComplete:
     """fetch_window, logging 'failed' and 'complete' attempts in ingestion_log."""
     started_at = utcnow()
     try:
-        outcome = fetch_window(client, group_number, requests, policy)
+        outcome = fetch_window(client, group_number, rule, policy)
     except FetchError as exc:
         # Nothing of the window is written: only the attempt is logged.
         record_status(engine, run_id, group_number, STATUS_FAILED, str(exc), started_at)
@@ -83,15 +88,14 @@ def run_window(
     client: httpx.Client,
     group_number: int,
     *,
-    requests: int = 1,
+    rule: WindowRule = ONE_REQUEST,
     policy: RetryPolicy | None = None,
     run_id: str | None = None,
 ) -> LoadResult | CollectionComplete:
-    """One batch window: `requests` GET /data calls, validated, loaded in one transaction."""
+    """One batch window: GET /data calls until `rule` stops them, validated, loaded in one
+    transaction."""
     run_id = run_id or new_run_id()
-    outcome = _fetch_or_record(
-        engine, client, run_id, group_number, requests, policy or RetryPolicy()
-    )
+    outcome = _fetch_or_record(engine, client, run_id, group_number, rule, policy or RetryPolicy())
     if isinstance(outcome, CollectionComplete):
         return outcome
     return load(engine, run_id, validate(outcome))
@@ -110,7 +114,7 @@ def collect_until_complete(
     *,
     interval: float | None = None,
     fallback_interval: float = DEFAULT_INTERVAL_SECONDS,
-    requests: int = 1,
+    rule: WindowRule = ONE_REQUEST,
     policy: RetryPolicy | None = None,
     max_windows: int | None = None,
     on_result: Callable[[LoadResult], None] | None = None,
@@ -126,7 +130,7 @@ def collect_until_complete(
     results: list[LoadResult] = []
     while max_windows is None or len(results) < max_windows:
         started = time.monotonic()
-        outcome = run_window(engine, client, group_number, requests=requests, policy=policy)
+        outcome = run_window(engine, client, group_number, rule=rule, policy=policy)
         if isinstance(outcome, CollectionComplete):
             return Collection(results, complete=True)
         results.append(outcome)
@@ -161,7 +165,7 @@ def staged_fetch(
     policy = retry_policy(settings)
     with httpx.Client(base_url=settings.api_url.rstrip("/"), timeout=policy.timeout) as client:
         outcome = _fetch_or_record(
-            engine, client, run_id, settings.group_number, settings.requests_per_window, policy
+            engine, client, run_id, settings.group_number, settings.window_rule(), policy
         )
     if isinstance(outcome, CollectionComplete):
         return outcome
@@ -171,6 +175,7 @@ def staged_fetch(
         "group_number": outcome.group_number,
         "requests": len(outcome.responses),
         "rows_received": outcome.rows_received,
+        "rows_new": sum(outcome.new_rows),
         "batches": sorted({r.batch_number for r in outcome.responses}),
         "complete": outcome.complete,
     }

@@ -70,6 +70,7 @@ def save_fetched(engine: sa.Engine, run_id: str, fetched: Fetched) -> None:
         "started_at": fetched.started_at.isoformat(),
         "complete": fetched.complete,
         "complete_message": fetched.complete_message,
+        "offered": {str(batch): rows for batch, rows in fetched.offered.items()},
     }
     _replace_stage(
         engine,
@@ -102,6 +103,8 @@ def read_fetched(engine: sa.Engine, run_id: str) -> Fetched:
         started_at=dt.datetime.fromisoformat(first["started_at"]),
         complete=bool(first["complete"]),
         complete_message=first["complete_message"],
+        # Absent from a run staged by the release before rows_offered.
+        offered={int(batch): rows for batch, rows in first.get("offered", {}).items()},
     )
 
 
@@ -127,6 +130,8 @@ def save_validated(engine: sa.Engine, run_id: str, validated: Validated) -> None
                         "received": b.received,
                         "synthetic": b.synthetic,
                         "valid": b.valid,
+                        "requests": b.requests,
+                        "offered": b.offered,
                         "records": b.records,
                         "hashes": b.hashes,
                         "rejected": [
@@ -150,6 +155,9 @@ def read_validated(engine: sa.Engine, run_id: str) -> Validated:
             received=p["received"],
             synthetic=bool(p["synthetic"]),
             valid=p["valid"],
+            # Absent from a run staged by the release before rows_offered.
+            requests=p.get("requests", first["requests"]),
+            offered=p.get("offered"),
             records=[_record(v) for v in p["records"]],
             hashes=p["hashes"],
             rejected=[Rejected(*item) for item in p["rejected"]],

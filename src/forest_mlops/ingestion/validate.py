@@ -32,6 +32,8 @@ class BatchRows:
     received: int = 0
     synthetic: bool = False
     valid: int = 0  # valid rows received, repeats included
+    requests: int = 0  # responses that served this batch
+    offered: int | None = None  # rows the batch has (the API's layout), when it says
     records: list[schema.Record] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
@@ -73,6 +75,7 @@ def validate(fetched: Fetched) -> Validated:
         batch = batches.setdefault(response.batch_number, BatchRows(response.batch_number))
         distinct = seen.setdefault(response.batch_number, set())
         batch.received += len(response.rows)
+        batch.requests += 1
         batch.synthetic = batch.synthetic or response.synthetic
         for row_index, raw in enumerate(response.rows):
             try:
@@ -88,6 +91,7 @@ def validate(fetched: Fetched) -> Validated:
                 batch.records.append(record)
     for batch in batches.values():
         batch.hashes = [row_hash(r) for r in batch.records]
+        batch.offered = fetched.offered.get(batch.batch_number)
     return Validated(
         group_number=fetched.group_number,
         batches=sorted(batches.values(), key=lambda b: b.batch_number),
