@@ -28,6 +28,13 @@ NODE_IMAGE_TAR="$CACHE_DIR/kind-node-image.tar"
 TEST_IMAGE_NAME="$LOCAL_REPO/busybox:$BUSYBOX_TAG"
 TEST_IMAGE_TAR="$CACHE_DIR/images/forest-mlops-local_busybox_$BUSYBOX_TAG.tar"
 KIND="$BIN_DIR/kind"
+# The cluster's local registry (registry.sh): a container on the `kind` network, published on
+# the host's loopback. Nodes and host both call it localhost:5001 (the nodes' containerd maps
+# that name to the container); images pushed there are what the chart's pods pull.
+REGISTRY_CONTAINER=forest-mlops-registry
+REGISTRY_VOLUME=forest-mlops-registry
+REGISTRY_PORT=5001
+REGISTRY=localhost:$REGISTRY_PORT
 KUBECTL="$BIN_DIR/kubectl"
 
 say() { echo "cluster: $*" >&2; }

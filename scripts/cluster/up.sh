@@ -5,7 +5,8 @@
 #   2. the offline toolchain: from the cache when complete, else built (recipe/build-toolchain.sh);
 #   3. the node image and the test image loaded into the engine when it lacks them;
 #   4. `kind create cluster --config kind-config.yaml --image <our node image>`, unless the
-#      cluster already exists.
+#      cluster already exists;
+#   5. the local registry on localhost:5001 that the nodes pull from (registry.sh).
 # The kube context is kind-forest-mlops, in $KUBECONFIG or ~/.kube/config as kind writes it.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -71,5 +72,6 @@ for node in $(PATH="$(dirname "$DOCKER"):$PATH" "$KIND" get nodes --name "$CLUST
     say "node $node: Service IPs without endpoints made unreachable from pods ($service_subnet)"
   fi
 done
+phase "local registry" bash "$CLUSTER_DIR/registry.sh"
 "$KUBECTL" --context "kind-$CLUSTER_NAME" get nodes -o wide
-say "ready in $(($(date +%s) - start)) s: kube context kind-$CLUSTER_NAME (kubeconfig ${KUBECONFIG:-$HOME/.kube/config}); kubectl: $KUBECTL"
+say "ready in $(($(date +%s) - start)) s: kube context kind-$CLUSTER_NAME, registry $REGISTRY (kubeconfig ${KUBECONFIG:-$HOME/.kube/config}); kubectl: $KUBECTL"

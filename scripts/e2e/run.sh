@@ -14,21 +14,22 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 profile=${FOREST_E2E_PROFILE-offline}
 started=$(date +%s)
-say() { echo "e2e: $*" >&2; }
 
-# The cluster toolchain (kind, kubectl) of `make cluster`, unless given.
-if [[ -z "${KIND:-}" || -z "${KUBECTL:-}" ]]; then
-  # shellcheck source=scripts/cluster/lib.sh
-  source scripts/cluster/lib.sh
-fi
-KIND=${KIND:-$BIN_DIR/kind}
-KUBECTL=${KUBECTL:-$BIN_DIR/kubectl}
+# The cluster toolchain (kind, kubectl) of `make cluster`, unless given, and its registry.
+given_kind=${KIND:-} given_kubectl=${KUBECTL:-}
+# shellcheck source=scripts/cluster/lib.sh
+source scripts/cluster/lib.sh
+say() { echo "e2e: $*" >&2; }
+KIND=${given_kind:-$KIND}
+KUBECTL=${given_kubectl:-$KUBECTL}
 [[ -x $KIND && -x $KUBECTL ]] || { say "no kind/kubectl: run make cluster first"; exit 2; }
 cluster=${FOREST_E2E_CLUSTER:-forest-mlops}
 context=kind-$cluster
 "$KUBECTL" --context "$context" get nodes >/dev/null || { say "cluster $context does not answer: make cluster"; exit 2; }
 
-# skaffold calls docker (BuildKit), kind (to load images), helm and kubectl from PATH.
+curl -fsS "http://$REGISTRY/v2/" >/dev/null || { say "the cluster's registry $REGISTRY does not answer: make cluster"; exit 2; }
+
+# skaffold calls docker (BuildKit), helm and kubectl from PATH; it pushes to the registry.
 docker_bin=$(bash scripts/docker-engine.sh --client)
 SKAFFOLD=${SKAFFOLD:-$(bash scripts/build-skaffold.sh)}
 tools=$(mktemp -d /tmp/forest-e2e-bin.XXXXXX)
@@ -37,7 +38,7 @@ ln -s "$KUBECTL" "$tools/kubectl"
 ln -s "$SKAFFOLD" "$tools/skaffold"
 ln -s "$(command -v helm || echo "$repo/.tools/bin/helm")" "$tools/helm"
 ln -s "$docker_bin" "$tools/docker"
-export PATH="$tools:$PATH" DOCKER_BUILDKIT=1
+export PATH="$tools:$PATH" DOCKER_BUILDKIT=1 SKAFFOLD_DEFAULT_REPO=$REGISTRY
 # The README's commands use the current context: make it this cluster's, in a kubeconfig of
 # our own so the user's is left alone.
 export KUBECONFIG_ORIG=${KUBECONFIG:-$HOME/.kube/config}
@@ -62,10 +63,12 @@ if [[ $profile == offline ]]; then
   FOREST_DATASET_IMAGE=$(bash scripts/images/dataset-image.sh "$dataset")
   export FOREST_PYTHON_IMAGE FOREST_AIRFLOW_IMAGE FOREST_DATASET_IMAGE
   export FOREST_E2E_DATASET=$dataset
-  # The MySQL and S3 stand-ins are no skaffold artifacts: into the nodes by hand.
+  # The database and S3 stand-ins are no skaffold artifacts: pushed to the registry by hand
+  # (values-offline.yaml names them there); an unchanged one moves no layer.
   while read -r image; do
-    say "kind load docker-image $image"
-    kind load docker-image "$image" --name "$cluster" >&2
+    "$docker_bin" tag "$image" "$REGISTRY/$image"
+    say "docker push $REGISTRY/$image"
+    "$docker_bin" push -q "$REGISTRY/$image" >&2
   done < <(sed -n 's/^[A-Z0-9_]*_IMAGE=//p' <<<"$services")
 fi
 # The loop starts from an empty namespace: a release left by an earlier run (its DAG runs, its
@@ -82,13 +85,14 @@ for namespace in forest-mlops forest-mlops-wait; do
 done
 # Project images of earlier runs stay in the nodes' containerd: the kubelet collects images only
 # under disk pressure, reckoned against a disk far larger than this machine's quota, and a few
-# runs with new tags filled it. With the namespaces gone no pod uses them: they are removed, and
-# skaffold loads the current ones. (Not `crictl rmi --prune`: it also removes the stand-ins just
-# loaded and local-path's helper image, which no running container holds.)
+# runs with new tags filled it. With the namespaces gone no pod uses them: they are removed (the
+# registry keeps their layers, so the next pull of an unchanged layer costs nothing but a copy
+# over the kind network). Not `crictl rmi --prune`: it also removes local-path's helper image,
+# which no running container holds.
 if [[ $# -eq 0 ]]; then
   for node in $(kind get nodes --name "$cluster"); do
     old=$("$docker_bin" exec "$node" crictl images -o json |
-      jq -r '.images[].repoTags[]? | select(startswith("docker.io/forest-mlops/"))')
+      jq -r '.images[].repoTags[]? | select(startswith("'"$REGISTRY"'/forest-mlops/"))')
     if [[ -n $old ]]; then
       # shellcheck disable=SC2086  # one argument per image reference
       "$docker_bin" exec "$node" crictl rmi $old >/dev/null

@@ -222,4 +222,4 @@ def test_offline_values_use_the_debian_stand_in():
         show_only=["charts/postgresql/templates/postgresql-statefulset.yaml"],
     )
     server = container(docs[0], "postgresql")
-    assert server["image"] == "forest-mlops-standin/postgres:15-bookworm"
+    assert server["image"] == "localhost:5001/forest-mlops-standin/postgres:15-bookworm"

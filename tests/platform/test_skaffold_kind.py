@@ -144,10 +144,116 @@ class TestKindCluster:
     def test_no_host_port_mappings_ui_goes_through_port_forward(self) -> None:
         assert all("extraPortMappings" not in node for node in KIND["nodes"])
 
+    def test_containerd_reads_registry_hosts_files(self) -> None:
+        """scripts/cluster/registry.sh writes certs.d/localhost:5001/hosts.toml into each node:
+        containerd reads it only when config_path points there."""
+        patches = "\n".join(KIND["containerdConfigPatches"])
+        assert re.search(
+            r'\[plugins\."io\.containerd\.grpc\.v1\.cri"\.registry\]\s+'
+            r'config_path = "/etc/containerd/certs\.d"',
+            patches,
+        ), patches
+
+
+def registry_of_the_cluster_scripts() -> str:
+    """REGISTRY as scripts/cluster/lib.sh sets it (the one source of that fact)."""
+    text = (REPO_ROOT / "scripts" / "cluster" / "lib.sh").read_text()
+    port = re.search(r"^REGISTRY_PORT=(\d+)$", text, re.M)
+    assert port and re.search(r"^REGISTRY=localhost:\$REGISTRY_PORT$", text, re.M)
+    return f"localhost:{port.group(1)}"
+
+
+class TestRegistry:
+    def test_offline_stand_ins_are_pulled_from_the_cluster_registry(self) -> None:
+        values = yaml.safe_load(
+            (REPO_ROOT / "charts" / "forest-mlops" / "values-offline.yaml").read_text()
+        )
+        repos = [
+            values["mysql"]["image"]["repository"],
+            values["postgresql"]["image"]["repository"],
+            values["minio"]["image"]["repository"],
+            values["minio"]["bucketJob"]["image"]["repository"],
+        ]
+        registry = registry_of_the_cluster_scripts()
+        assert all(r.startswith(f"{registry}/forest-mlops-standin/") for r in repos), repos
+
+    def test_the_skaffold_header_names_the_same_registry(self) -> None:
+        header = (REPO_ROOT / "skaffold.yaml").read_text().split("apiVersion:")[0]
+        assert f"--default-repo={registry_of_the_cluster_scripts()}" in header
+
+    def test_nothing_in_the_deploy_path_loads_images_into_nodes(self) -> None:
+        for script in ("scripts/e2e/run.sh", "scripts/cluster/check.sh", "scripts/cluster/up.sh"):
+            code = [
+                line
+                for line in (REPO_ROOT / script).read_text().splitlines()
+                if not line.lstrip().startswith("#")
+            ]
+            assert not [line for line in code if "load docker-image" in line], script
+
+
+class TestDevProfile:
+    CONFIG = with_profile(SKAFFOLD, "dev")
+
+    def sync_rules(self, image: str) -> list[dict[str, str]]:
+        (artifact,) = [a for a in self.CONFIG["build"]["artifacts"] if a["image"] == image]
+        rules: list[dict[str, str]] = artifact["sync"]["manual"]
+        return rules
+
+    @pytest.mark.parametrize(
+        ("image", "package", "component"),
+        [
+            ("forest-mlops/inference", "inference_api", "inference"),
+            ("forest-mlops/api-data", "api_data", "api-data"),
+        ],
+    )
+    def test_synced_sources_land_in_the_package_copy_the_service_runs(
+        self, image: str, package: str, component: str
+    ) -> None:
+        (rule,) = self.sync_rules(image)
+        matched = sorted(REPO_ROOT.glob(rule["src"]))
+        assert matched, f"{rule['src']} matches no file"
+        # After strip, each file lands under dest/<package>/, the copy the init container made.
+        stripped = {str(p.relative_to(REPO_ROOT)).removeprefix(rule["strip"]) for p in matched}
+        assert all(path.startswith(f"{package}/") for path in stripped), stripped
+        docs, _ = render_release(self.CONFIG)
+        (deploy,) = [
+            d
+            for d in docs
+            if d["kind"] == "Deployment" and d["metadata"]["name"] == f"forest-mlops-{component}"
+        ]
+        spec = deploy["spec"]["template"]["spec"]
+        (init,) = [c for c in spec["initContainers"] if c["name"] == "dev-src"]
+        (main,) = [c for c in spec["containers"] if c["name"] == component]
+        mount = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}["dev-src"]
+        assert mount == rule["dest"]
+        assert f"{rule['dest']}/{package}" in init["command"][-1]
+        assert main["command"][0] == "watchfiles" and main["command"][-1] == rule["dest"]
+        assert {"name": "PYTHONPATH", "value": rule["dest"]} in main["env"]
+        # The copy is an emptyDir: the root filesystem stays read-only.
+        assert main["securityContext"]["readOnlyRootFilesystem"] is True
+        assert init["securityContext"]["readOnlyRootFilesystem"] is True
+        (volume,) = [v for v in spec["volumes"] if v["name"] == "dev-src"]
+        assert "emptyDir" in volume
+
+    def test_without_the_dev_profile_the_services_run_their_plain_command(self) -> None:
+        docs, _ = render_release(SKAFFOLD)
+        commands = {
+            d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["command"]
+            for d in docs
+            if d["kind"] == "Deployment"
+            and d["metadata"]["name"] in {"forest-mlops-inference", "forest-mlops-api-data"}
+        }
+        assert commands == {
+            "forest-mlops-inference": ["forest-mlops", "inference"],
+            "forest-mlops-api-data": ["forest-mlops", "api-data"],
+        }
+
 
 class TestSkaffoldWiring:
-    def test_images_are_built_locally_and_never_pushed(self) -> None:
-        assert SKAFFOLD["build"]["local"]["push"] is False
+    def test_images_are_built_locally_and_pushed_to_the_registry(self) -> None:
+        """push: the nodes pull from the cluster's registry (--default-repo), nothing is
+        `kind load`ed; seen failing on the chart as it was (push: false)."""
+        assert SKAFFOLD["build"]["local"]["push"] is True
         for artifact in SKAFFOLD["build"]["artifacts"]:
             assert artifact["context"] == "."
             name = artifact["image"].split("/")[-1]

@@ -75,9 +75,9 @@ def test_stand_ins_replace_only_mysql_postgresql_and_minio_and_say_so() -> None:
     assert_artifacts_and_chart_agree(docs, artifacts)
     third_party = {i for i in rendered_images(docs) if not i.startswith("forest-mlops/")}
     assert third_party == {
-        "forest-mlops-standin/mariadb:10.11-bookworm",
-        "forest-mlops-standin/postgres:15-bookworm",
-        "forest-mlops-standin/s3:moto-5.2.5",
+        "localhost:5001/forest-mlops-standin/mariadb:10.11-bookworm",
+        "localhost:5001/forest-mlops-standin/postgres:15-bookworm",
+        "localhost:5001/forest-mlops-standin/s3:moto-5.2.5",
     }
     job = next(d for d in docs if d["kind"] == "Job" and "buckets" in d["metadata"]["name"])
     (main,) = job["spec"]["template"]["spec"]["containers"]

@@ -101,3 +101,52 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version }}
 {{- end }}
+
+{{/*
+File sync for `skaffold dev -p dev` (values <service>.devSync): the service's own package is
+copied into a writable emptyDir at start, that copy comes first on PYTHONPATH, skaffold syncs
+edited files into it, and watchfiles restarts the service when a .py file there changes. The
+root filesystem stays read-only. Call with (dict "values" .Values "package" "inference_api").
+*/}}
+{{- define "forest-mlops.devSyncInitContainer" -}}
+- name: dev-src
+  image: {{ include "forest-mlops.image" .values.image }}
+  imagePullPolicy: {{ .values.image.pullPolicy }}
+  command:
+    - python
+    - -c
+    # find_spec locates the installed package without importing (running) it.
+    - import importlib.util, shutil; shutil.copytree(importlib.util.find_spec({{ .package | squote }}).submodule_search_locations[0], {{ printf "%s/%s" .values.devSync.path .package | squote }}, dirs_exist_ok=True)
+  resources:
+    {{- toYaml .values.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: dev-src
+      mountPath: {{ .values.devSync.path }}
+{{- end }}
+
+{{/* The service command, under watchfiles when devSync is on. Call with (dict "values" .Values "command" "forest-mlops inference"). */}}
+{{- define "forest-mlops.devSyncCommand" -}}
+{{- if .values.devSync.enabled -}}
+[watchfiles, --filter, python, {{ .command | quote }}, {{ .values.devSync.path }}]
+{{- else -}}
+{{ splitList " " .command | toJson }}
+{{- end -}}
+{{- end }}
+
+{{- define "forest-mlops.devSyncEnv" -}}
+- name: PYTHONPATH
+  value: {{ .devSync.path }}
+{{- end }}
+
+{{- define "forest-mlops.devSyncVolumeMount" -}}
+- name: dev-src
+  mountPath: {{ .devSync.path }}
+{{- end }}
+
+{{- define "forest-mlops.devSyncVolume" -}}
+- name: dev-src
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
