@@ -206,7 +206,24 @@ def test_extraction_collects_all_batches_surviving_scheduler_and_task_pod_deleti
         " (SELECT SUM(rows_inserted) FROM ingestion_log WHERE status='loaded' AND group_number=1)"
     )
     RESULTS["figures"]["rows_collected"] = int(in_table)
+    # The rows-per-batch figure: what each batch offered, what its windows stored, in how many
+    # requests (a batch seen by two windows counts its offer once).
+    per_batch = mysql_rows(
+        "SELECT batch_number, MAX(rows_offered), SUM(rows_inserted), SUM(requests)"
+        " FROM ingestion_log WHERE status='loaded' AND group_number=1"
+        " GROUP BY batch_number ORDER BY batch_number"
+    )
+    offered = sum(int(b[1] or 0) for b in per_batch)
+    RESULTS["figures"]["rows_offered"] = offered
+    RESULTS["figures"]["collected_fraction"] = (
+        round(int(inserted) / offered, 4) if offered else None
+    )
+    RESULTS["figures"]["batches"] = [
+        {"batch": int(b[0]), "offered": b[1], "stored": int(b[2]), "requests": int(b[3])}
+        for b in per_batch
+    ]
     assert int(in_table) == int(inserted) > 0
+    assert offered and int(inserted) >= 0.8 * offered, RESULTS["figures"]["batches"]
     assert not workloads_ready(), "the scheduler did not come back"
 
 
