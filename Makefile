@@ -92,3 +92,12 @@ cluster-down:
 e2e: setup tools
 	bash scripts/require-engine.sh
 	bash scripts/e2e/run.sh $(PYTEST_ARGS)
+
+# bench/dev_loop.py on the cluster of `make cluster` (issue 20): skaffold run on a fresh cluster,
+# then edits of the inference service, the data API and a DAG under `skaffold dev`, each timed
+# until the cluster answers with it; writes bench/results/dev-loop.json. Deletes and recreates
+# the cluster. DEV_LOOP_ARGS: --cycles N, --keep-cluster.
+.PHONY: bench-dev-loop
+bench-dev-loop: setup tools
+	bash scripts/require-engine.sh
+	bash scripts/e2e/dev-loop.sh $(DEV_LOOP_ARGS)

@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-# Modules of bench/ that are not benchmarks: `make figures` (writes the docs from the results).
-NOT_BENCHMARKS = {"figures"}
+# Modules of bench/ that are not benchmarks here: `make figures` (writes the docs from the
+# results), and dev_loop, which deletes and recreates the kind cluster: `make bench-dev-loop`.
+NOT_BENCHMARKS = {"figures", "dev_loop"}
 
 
 def benchmark_names() -> list[str]:

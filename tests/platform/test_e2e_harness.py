@@ -87,7 +87,15 @@ def test_make_test_skips_the_e2e() -> None:
     assert proc.returncode == 0 and " skipped" in proc.stdout and "passed" not in proc.stdout
 
 
-@pytest.mark.parametrize("script", ["scripts/e2e/run.sh", "scripts/build-skaffold.sh"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "scripts/e2e/run.sh",
+        "scripts/e2e/prepare.sh",
+        "scripts/e2e/dev-loop.sh",
+        "scripts/build-skaffold.sh",
+    ],
+)
 def test_shellcheck_finds_nothing(script: str) -> None:
     shellcheck = missing.tool("shellcheck", hint="apt-get install shellcheck")
     proc = subprocess.run([shellcheck, "-x", script], cwd=REPO_ROOT, capture_output=True,
