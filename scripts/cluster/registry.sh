@@ -8,10 +8,13 @@
 #   3. the ConfigMap kube-public/local-registry-hosting (KEP-1755) announcing it to tools.
 # The image is the official registry's where it can be had, else Debian's docker-registry
 # (scripts/images/standins.sh registry). Idempotent: `make cluster` runs it every time.
-# Needs: the cluster of kind-config.yaml, Docker.
+# Needs: the cluster of kind-config.yaml (made by `make cluster`, or by your own
+# `kind create cluster --config kind-config.yaml`: then kind and kubectl come from PATH), Docker.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
+[[ -x $KIND ]] || KIND=$(command -v kind) || die "registry: no kind (make cluster builds one)"
+[[ -x $KUBECTL ]] || KUBECTL=$(command -v kubectl) || die "registry: no kubectl"
 
 registry_image() {
   bash "$REPO_DIR/scripts/images/standins.sh" registry | sed -n 's/^REGISTRY_IMAGE=//p'

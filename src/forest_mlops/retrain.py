@@ -29,12 +29,15 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 DEFAULT_NAMESPACE = "forest-mlops"
 _MAX_NAME = 63  # the job-name label value is limited to 63 characters
 
+_IMAGE_HINT = (
+    "the nodes cannot pull the image: `skaffold run --default-repo=localhost:5001` pushes it to "
+    "the kind cluster's registry (make cluster starts it), or `docker push` it to a registry "
+    "the nodes reach"
+)
 # Waiting reasons worth a hint, because they never resolve on their own.
 _WAITING_HINTS = {
-    "ErrImagePull": "the image is not in the cluster: `skaffold run` loads it into kind, "
-    "or run `kind load docker-image IMAGE --name forest-mlops`",
-    "ImagePullBackOff": "the image is not in the cluster: `skaffold run` loads it into kind, "
-    "or run `kind load docker-image IMAGE --name forest-mlops`",
+    "ErrImagePull": _IMAGE_HINT,
+    "ImagePullBackOff": _IMAGE_HINT,
     "CreateContainerConfigError": "a Secret or ConfigMap the Job references is missing: "
     "is the chart installed in this namespace under the release name k8s/ expects?",
 }

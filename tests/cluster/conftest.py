@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 
 CONTEXT = os.environ.get("FOREST_CLUSTER_CONTEXT", "kind-forest-mlops")
-TEST_IMAGE = os.environ.get("FOREST_CLUSTER_TEST_IMAGE", "forest-mlops-local/busybox:1.35.0")
+REGISTRY = os.environ.get("FOREST_CLUSTER_REGISTRY", "localhost:5001")
+# In the cluster's registry (make cluster-check pushes it there): the nodes pull it.
+TEST_IMAGE = os.environ.get(
+    "FOREST_CLUSTER_TEST_IMAGE", f"{REGISTRY}/forest-mlops-local/busybox:1.35.0"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,7 +80,14 @@ class Kube:
     ) -> subprocess.CompletedProcess[str]:
         return self.run("exec", pod, "--", *command, check=False, timeout=timeout)
 
-    def pod(self, name: str, node_label: str, command: str, labels: dict[str, str]) -> None:
+    def pod(
+        self,
+        name: str,
+        node_label: str,
+        command: str,
+        labels: dict[str, str],
+        pull: str = "IfNotPresent",
+    ) -> None:
         """A busybox pod on the worker labelled forest-mlops/node=node_label."""
         self.apply(
             {
@@ -90,8 +101,8 @@ class Kube:
                         {
                             "name": "main",
                             "image": TEST_IMAGE,
-                            # Loaded into the nodes: never pulled (no registry is reachable).
-                            "imagePullPolicy": "Never",
+                            # From the cluster's local registry, the only one reachable.
+                            "imagePullPolicy": pull,
                             "command": ["sh", "-c", command],
                         }
                     ],

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.cluster.conftest import CONTEXT, TEST_IMAGE, Kube, eventually
+from tests.cluster.conftest import CONTEXT, REGISTRY, TEST_IMAGE, Kube, eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -72,6 +72,31 @@ def test_nodes_ready(kube: Kube) -> None:
     assert all(ready.values()), ready
     labels = sorted(n["metadata"]["labels"].get("forest-mlops/node", "") for n in nodes)
     assert labels == ["", "worker-a", "worker-b"]
+
+
+def test_nodes_pull_from_the_local_registry(kube: Kube) -> None:
+    """Each worker pulls the test image from localhost:5001 (scripts/cluster/registry.sh): the
+    name resolves to the registry container only through the node's containerd hosts file, so
+    a pull that succeeds came from there. Fails without the hosts files (ErrImagePull: nothing
+    listens on a node's own localhost:5001) or with an image only `kind load`ed (Always pulls)."""
+    announced = json.loads(
+        kube.run(
+            "get", "configmap", "local-registry-hosting", "-n", "kube-public", "-o", "json"
+        ).stdout
+    )["data"]["localRegistryHosting.v1"]
+    assert f'host: "{REGISTRY}"' in announced
+    assert TEST_IMAGE.startswith(f"{REGISTRY}/")
+    for worker in ("worker-a", "worker-b"):
+        name = f"pull-{worker}"
+        kube.pod(name, worker, "sleep 3600", {"app": name}, pull="Always")
+        kube.wait_ready(name)
+        events = kube.run(
+            "get", "events", "--field-selector", f"involvedObject.name={name}", "-o", "json"
+        ).stdout
+        messages = [e["message"] for e in json.loads(events)["items"]]
+        assert any(m.startswith(f'Successfully pulled image "{TEST_IMAGE}"') for m in messages), (
+            messages
+        )
 
 
 def test_dns_resolves_service(web: Kube) -> None:
@@ -177,7 +202,7 @@ def test_pvc_binds_and_pod_writes(kube: Kube) -> None:
                     {
                         "name": "main",
                         "image": TEST_IMAGE,
-                        "imagePullPolicy": "Never",
+                        "imagePullPolicy": "IfNotPresent",
                         "command": ["sh", "-c", "echo persisted > /data/file && sleep 3600"],
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     }

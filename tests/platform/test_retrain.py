@@ -145,8 +145,8 @@ class TestRetrainCommand:
         assert {**created["metadata"], "uid": None} == {**expected["metadata"], "uid": None}
         assert "".join(LOG_LINES) in proc.stdout
         assert f"job.batch/{name} succeeded: Complete" in proc.stdout
-        # The pending pod's reason is reported with the kind hint.
-        assert "ImagePullBackOff" in proc.stderr and "kind load docker-image" in proc.stderr
+        # The pending pod's reason is reported with the registry hint.
+        assert "ImagePullBackOff" in proc.stderr and "--default-repo=localhost:5001" in proc.stderr
         # The CronJob was found by its label in the default namespace, forest-mlops.
         assert standin.requests[0] == "GET /apis/batch/v1/namespaces/forest-mlops/cronjobs"
 
