@@ -161,6 +161,15 @@ def test_every_workload_ready_and_no_container_restarted() -> None:
         "get", "pods", "-o", "jsonpath={range .items[*]}{.spec.containers[*].image}{'\\n'}{end}"
     )
     RESULTS["versions"]["images"] = sorted({i for line in images.split() for i in line.split()})
+    # Every image came from the cluster's registry (skaffold pushed the project's, make e2e the
+    # stand-ins): none was `kind load`ed, which would name it docker.io/... or forest-mlops/...
+    registry = os.environ.get("SKAFFOLD_DEFAULT_REPO", "localhost:5001")
+    elsewhere = [i for i in RESULTS["versions"]["images"] if not i.startswith(f"{registry}/")]
+    assert not elsewhere, f"images not pulled from {registry}: {elsewhere}"
+    pulled = kubectl(
+        "get", "events", "--field-selector", "reason=Pulled", "-o", "jsonpath={.items[*].message}"
+    )
+    RESULTS["figures"]["images_pulled_from_registry"] = pulled.count(f'image "{registry}/')
 
 
 def test_extraction_collects_all_batches_surviving_scheduler_and_task_pod_deletion(
