@@ -3,8 +3,9 @@
 Every container test runs against these session-wide pods on one Docker network, started on
 first use: MySQL (the MariaDB stand-in), PostgreSQL (Airflow's metadata DB; Debian's
 PostgreSQL 15 standing in for postgres:17), S3 (the moto stand-in), MLflow, api-data, inference and
-the Airflow control plane. Without a Docker engine the tests are skipped with a printed reason;
-with one, missing images are an error (`make images` builds them; .ci/run does).
+the Airflow control plane. Without a Docker engine the tests skip, listed at the end of the run,
+and fail under CI (tests/support/missing; `make docker-engine` starts one, .ci/run runs it); with
+one, missing images are an error (`make images` builds them; .ci/run does).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +29,7 @@ from tests.images.pods import (
     image_exists,
     new_workdir,
 )
+from tests.support import missing
 from tests.support.helm import find, render_chart
 
 TAG = os.environ.get("FOREST_IMAGE_TAG", "dev")
@@ -59,13 +60,9 @@ def chart_values() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def engine() -> str:
+    # Under CI (.ci/run runs `make docker-engine` first) no engine is a broken machine: fail.
     if not engine_answers():
-        message = (
-            "\n*** tests/images SKIPPED: no Docker engine answers "
-            "(bash scripts/docker-engine.sh starts one; .ci/run does) ***\n"
-        )
-        print(message, file=sys.stderr, flush=True)
-        pytest.skip(message.strip())
+        missing.absent("a Docker engine that answers", hint="make docker-engine starts one")
     return DOCKER
 
 
