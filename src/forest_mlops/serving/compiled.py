@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from forest_mlops import schema
-from forest_mlops.training.features import DERIVED_COLUMNS, derived_values
+from forest_mlops.terrain import DERIVED_COLUMNS, derived_values
 
 ONNX_FILE: Final = "forest.onnx"
 _ML_DOMAIN: Final = "ai.onnx.ml"

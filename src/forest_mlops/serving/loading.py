@@ -32,6 +32,15 @@ def load_for_serving(local: Path | str) -> Any:
     """
     local = Path(local)
     if "sklearn" in flavors(local):
+        try:
+            import sklearn  # noqa: F401
+        except ModuleNotFoundError:
+            # The inference image serves the compiled form only (images/services/Dockerfile).
+            raise ModuleNotFoundError(
+                "scikit-learn is not installed here: this service serves compiled (onnx) "
+                "models only, and this version was logged as sklearn",
+                name="sklearn",
+            ) from None
         import mlflow.sklearn
 
         estimator = mlflow.sklearn.load_model(str(local))

@@ -10,63 +10,23 @@ training rows and the served model computes exactly what training computed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from forest_mlops import schema
+from forest_mlops import schema, terrain
+from forest_mlops.terrain import DERIVED_COLUMNS, derived_values
 
-_HDH: Final = "Horizontal_Distance_To_Hydrology"
-_VDH: Final = "Vertical_Distance_To_Hydrology"
-_ROAD: Final = "Horizontal_Distance_To_Roadways"
-_FIRE: Final = "Horizontal_Distance_To_Fire_Points"
-
-DERIVED_COLUMNS: Final[tuple[str, ...]] = (
-    "Distance_To_Hydrology",
-    "Elevation_Above_Hydrology",
-    "Elevation_Minus_Hydrology_Reach",
-    "Hydrology_Plus_Fire",
-    "Hydrology_Minus_Fire",
-    "Hydrology_Plus_Road",
-    "Hydrology_Minus_Road",
-    "Fire_Plus_Road",
-    "Fire_Minus_Road",
-)
-
-
-def derived_values(
-    columns: Mapping[str, np.ndarray[Any, Any]],
-) -> tuple[np.ndarray[Any, Any], ...]:
-    """DERIVED_COLUMNS' values (float64, in order) from the numeric feature columns' arrays.
-
-    One formula for the pipeline (derive) and for the compiled serving form
-    (forest_mlops.serving.compiled), which must compute exactly the same numbers.
-    """
-    hdh = np.asarray(columns[_HDH], dtype=np.float64)
-    vdh = np.asarray(columns[_VDH], dtype=np.float64)
-    road = np.asarray(columns[_ROAD], dtype=np.float64)
-    fire = np.asarray(columns[_FIRE], dtype=np.float64)
-    elevation = np.asarray(columns["Elevation"], dtype=np.float64)
-    return (
-        np.hypot(hdh, vdh),
-        elevation - vdh,
-        # 0.2 is roughly the slope of the terrain toward water in this data.
-        elevation - 0.2 * hdh,
-        hdh + fire,
-        hdh - fire,
-        hdh + road,
-        hdh - road,
-        fire + road,
-        fire - road,
-    )
+# The formulas live in forest_mlops.terrain (no scikit-learn), which the compiled serving form
+# imports too; this module wraps them in the pipeline's scikit-learn step.
+_INPUTS = (terrain.HDH, terrain.VDH, terrain.ROAD, terrain.FIRE, "Elevation")
 
 
 def derive(frame: pd.DataFrame) -> pd.DataFrame:
     """The derived columns (float64) for a frame holding the numeric feature columns."""
-    columns = {c: frame[c].to_numpy() for c in (_HDH, _VDH, _ROAD, _FIRE, "Elevation")}
+    columns = {c: frame[c].to_numpy() for c in _INPUTS}
     values = derived_values(columns)
     return pd.DataFrame(dict(zip(DERIVED_COLUMNS, values, strict=True)), index=frame.index)
 

@@ -82,7 +82,17 @@ class TrackingUnavailable(RuntimeError):
 
 
 def pip_requirements(names: tuple[str, ...] = _PINNED) -> list[str]:
-    return [f"{name}=={metadata.version(name)}" for name in names]
+    """`name==version` as installed here. MLflow is whichever distribution trained: the full
+    mlflow (dev venv), or mlflow-skinny alone (the Airflow image's `train` set)."""
+    pins = []
+    for name in names:
+        if name == "mlflow":
+            try:
+                metadata.version("mlflow")
+            except metadata.PackageNotFoundError:
+                name = "mlflow-skinny"
+        pins.append(f"{name}=={metadata.version(name)}")
+    return pins
 
 
 def check_server(tracking_uri: str, *, attempts: int = 3, timeout: float = 5.0) -> None:
