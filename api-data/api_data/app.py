@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from api_data.batches import BatchData, BatchLayout
 from api_data.metrics import ApiMetrics, RequestCounter
+from api_data.served import ServedRows
 from api_data.settings import Settings
 from api_data.state import AllDataCollected, GroupStates
 from forest_mlops.dataset import load_dataset
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         window=settings.min_update_time,
         path=settings.state_path,
     )
+    served = ServedRows(groups=settings.groups, records=data.distinct_records)
     synthetic = dataset.synthetic
     del dataset  # the encoded batches are all the routes need
     logger.info(
@@ -115,12 +117,14 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         finally:
             record_batch(group_number)
-        rows_json, count = data.sample_json(batch)
-        metrics.rows_served.labels(group=str(group_number)).inc(count)
+        sample = data.sample(batch)
+        metrics.rows_served.labels(group=str(group_number)).inc(sample.count)
+        distinct = served.record(group_number, sample.content_ids)
+        metrics.distinct_rows_served.labels(group=str(group_number)).set(distinct)
         body = b'{"group_number":%d,"batch_number":%d,"data":%b}' % (
             group_number,
             batch,
-            rows_json,
+            sample.body,
         )
         return Response(
             content=body,
@@ -172,12 +176,15 @@ def create_app(settings: Settings) -> FastAPI:
                 "dataset": str(settings.dataset),
                 "synthetic": synthetic,
                 "min_update_time": settings.min_update_time,
+                # The distinct-rows figures below count from this moment (the process start).
+                "rows_served_since": served.since,
                 "groups": [
                     {
                         "group_number": group,
                         "batch_number": state.batch_number,
                         "changed_at": state.changed_at,
                         **states.status(group),
+                        "rows_served_distinct": served.distinct(group),
                     }
                     for group, state in sorted(snapshot.items())
                 ],

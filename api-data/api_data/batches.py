@@ -6,18 +6,25 @@ random sample of `sample_size` rows (batch_size * sample_fraction, at least one)
 
 Each row's JSON (the array of its 13 strings) is encoded once at start-up, so serving a
 request costs a random choice of indexes and joining the chosen byte strings.
+
+Each row also gets a content id at start-up: rows that are the same record (the same typed
+values, however the file spells them) share one id, so "distinct rows served" counts records
+the way the training table's unique key over the 13 columns does (api_data.served).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Final
 
 import numpy as np
 import orjson
 
+from forest_mlops import schema
 from forest_mlops.dataset import Dataset, paused_gc
 
 
@@ -94,6 +101,44 @@ def encode_rows(lines: list[str]) -> list[bytes]:
     return [encode_row(line) for line in lines]
 
 
+# A line spelled exactly as the typed record prints: no sign on 0, no leading zeros, no
+# spaces, no ".0", the course's names. Such a line is its own content key; any other (valid)
+# spelling is parsed first, so "12.0" and "12" are one record, as they are in the table.
+_CANONICAL_SPELLING: Final = re.compile(
+    ",".join([r"(?:0|-?[1-9][0-9]{0,5})"] * len(schema.NUMERIC_COLUMNS))
+    + ",(?:"
+    + "|".join(re.escape(name) for name in schema.WILDERNESS_AREAS)
+    + r"),C[0-9]{4},[0-9]",
+    re.ASCII,
+)
+
+
+def content_key(line: str) -> str:
+    """The record a validated line holds, as text: equal keys are equal typed records."""
+    if _CANONICAL_SPELLING.fullmatch(line):
+        return line
+    return ",".join(str(value) for value in schema.parse_record(line.split(",")))
+
+
+def content_ids(lines: list[str]) -> tuple[np.ndarray, int]:
+    """An id per line (equal records share one) and the number of distinct records."""
+    ids: dict[str, int] = {}
+    numbered = [ids.setdefault(content_key(line), len(ids)) for line in lines]
+    return np.asarray(numbered, dtype=np.int32), len(ids)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One response's rows: their JSON array and the content id of each."""
+
+    body: bytes
+    content_ids: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.content_ids.size)
+
+
 class BatchData:
     """Pre-encoded rows of every batch, and the random sampling of a response."""
 
@@ -103,6 +148,8 @@ class BatchData:
             self._rows: list[list[bytes]] = [
                 encode_rows(dataset.lines[start:stop]) for start, stop in layout.bounds
             ]
+            ids, self.distinct_records = content_ids(dataset.lines)
+        self._content_ids = [ids[start:stop] for start, stop in layout.bounds]
         self._rng = np.random.default_rng(seed)
 
     def sample_indexes(self, batch: int) -> list[int]:
@@ -111,12 +158,17 @@ class BatchData:
         indexes: list[int] = self._rng.choice(n, size=k, replace=False).tolist()
         return indexes
 
-    def sample_json(self, batch: int) -> tuple[bytes, int]:
-        """A JSON array of a fresh random sample of the batch's rows, and its row count."""
+    def sample(self, batch: int) -> Sample:
+        """A fresh random sample of the batch's rows: its JSON array and content ids."""
         indexes = self.sample_indexes(batch)
         rows = self._rows[batch]
         if len(indexes) == 1:
             chosen: tuple[bytes, ...] = (rows[indexes[0]],)
         else:
             chosen = operator.itemgetter(*indexes)(rows)
-        return b"[" + b",".join(chosen) + b"]", len(indexes)
+        return Sample(b"[" + b",".join(chosen) + b"]", self._content_ids[batch][indexes])
+
+    def sample_json(self, batch: int) -> tuple[bytes, int]:
+        """A JSON array of a fresh random sample of the batch's rows, and its row count."""
+        sample = self.sample(batch)
+        return sample.body, sample.count

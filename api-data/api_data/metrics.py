@@ -35,6 +35,12 @@ class ApiMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.distinct_rows_served = Gauge(
+            "api_data_distinct_rows_served",
+            "Distinct records sent to each group in /data responses since the process started",
+            ["group"],
+            registry=self.registry,
+        )
         self.all_collected = Counter(
             "api_data_all_data_collected",
             "/data requests refused because the group had every batch",

@@ -279,6 +279,33 @@ def test_health_ready_metrics_and_batches(server: Server) -> None:
     assert 'api_data_requests_total{endpoint="/data",status="422"}' in server.get("/metrics").text
 
 
+def test_distinct_rows_served_are_the_rows_the_group_received(server: Server) -> None:
+    """A client's store is compared with this figure (the e2e run does so with MySQL); it
+    counts each record once, across batches and across a restart of the group."""
+    received: set[tuple[str, ...]] = set()
+    requests = 0
+    for _ in range(2):
+        for _ in range(6):
+            answer = server.data(9)
+            assert answer.status_code == 200, answer.text
+            received.update(tuple(row) for row in answer.json()["data"])
+            requests += 1
+        wait_past_window(time.monotonic())  # the next round serves another batch
+    assert server.get("/restart_data_generation", group_number=9).status_code == 200
+    answer = server.data(9)
+    received.update(tuple(row) for row in answer.json()["data"])
+    requests += 1
+    # repeats happened (6 samples of 20 from 200 rows), and each row counts once
+    assert len(received) < requests * SAMPLE
+    layout = server.get("/batches").json()
+    assert layout["rows_served_since"] <= time.time()
+    counts = {g["group_number"]: g["rows_served_distinct"] for g in layout["groups"]}
+    assert counts[9] == len(received)
+    assert counts[10] == 0
+    metrics = server.get("/metrics").text
+    assert f'api_data_distinct_rows_served{{group="9"}} {float(len(received))}' in metrics
+
+
 def test_state_survives_kill_9_and_a_new_process(
     dataset: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -294,6 +321,8 @@ def test_state_survives_kill_9_and_a_new_process(
     second = start_server(dataset, state_path, log_name="api-data-2.log")
     try:
         after = second.get("/batches").json()["groups"][0]
+        # The distinct-rows count is this process's (api_data.served): it starts again.
+        assert after.pop("rows_served_distinct") == 0 < before.pop("rows_served_distinct")
         assert after == before
         # The window kept running while the server was down: the next request moves on.
         assert second.batch_of(1) == 2
