@@ -73,3 +73,28 @@ def test_the_cold_cache_download_is_summed_from_the_lock() -> None:
     # numpy, scipy, pandas, scikit-learn, mlflow, airflow...: hundreds of MB, not a few or GBs.
     assert 200e6 < size < 1.5e9
     assert f"about {round(size / 1e6, -1):.0f} MB" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_chaos_sentence_claims_only_what_the_e2e_asserted() -> None:
+    """tests/e2e records `proven` only after its fault check's asserts; a result without it
+    (as every one before that check) never says "no row lost"."""
+    unproven = {
+        "scheduler_pod_deleted": "forest-mlops-airflow-scheduler-1",
+        "scheduler_deleted_after_batches": 2,
+        "task_pod_deleted": {"pod": "p", "run_id": "r", "task": "load"},
+    }
+    assert "no row lost" not in figures.chaos_sentence(unproven)
+    assert "checked neither" in figures.chaos_sentence(unproven)
+    proven = {
+        "scheduler_pod_deleted": "forest-mlops-airflow-scheduler-1",
+        "scheduler_deleted_after_batches": 2,
+        "task_pod_killed": {
+            "task": "load", "batches": [6], "killed_try": 1, "final_try": 2, "loads_per_batch": 1,
+        },
+        "rows_in_table": 11547,
+        "rows_served_distinct": 11547,
+        "proven": True,
+    }  # fmt: skip
+    sentence = figures.chaos_sentence(proven)
+    assert "(batch 6)" in sentence and "try 1 to 2" in sentence
+    assert sentence.endswith("the 11,547 distinct rows the data API says it served: no row lost")

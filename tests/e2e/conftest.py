@@ -232,6 +232,19 @@ class AirflowApi:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"])
 
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"))
+
+    def running_task_instance(self, dag_id: str, task_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(run id, task instance) of dag_id.task_id where it is `running` now, or None."""
+        for dag_run in self.runs(dag_id):
+            if dag_run["state"] != "running":
+                continue
+            ti = self.task_instance(dag_id, dag_run["dag_run_id"], task_id)
+            if ti["state"] == "running":
+                return dag_run["dag_run_id"], ti
+        return None
+
 
 @contextlib.contextmanager
 def airflow_api() -> Iterator[AirflowApi]:
@@ -295,6 +308,49 @@ class TaskPodWatcher:
             for name in names
             if key[0] == dag_id and self.phases.get(name) == "Running"
         ]
+
+
+def container_running(pod: Any, container: str = "base") -> bool:
+    """The pod's `container` (the task's: the KubernetesExecutor names it base) is running."""
+    return any(
+        status.name == container and status.state is not None and status.state.running
+        for status in (pod.status.container_statuses or [])
+    )
+
+
+# Run in a task pod by `kubectl exec`: SIGSTOP to every process of the container but PID 1
+# and itself. A stopped task can neither finish nor report to Airflow, so a task instance
+# still `running` after this was running when its pod was killed.
+FREEZE_TASK = (
+    "import os, signal\n"
+    "for pid in [int(p) for p in os.listdir('/proc') if p.isdigit()]:\n"
+    "    if pid not in (1, os.getpid()):\n"
+    "        try:\n"
+    "            os.kill(pid, signal.SIGSTOP)\n"
+    "        except ProcessLookupError:\n"
+    "            pass\n"
+)
+
+
+def kill_outcome(killed_try: int, ti: dict[str, Any]) -> str | None:
+    """What became of a task instance whose pod was killed during try `killed_try`:
+    'retried' (a later try ended it in success), 'finished before the kill' (the killed try
+    itself succeeded), 'failed' (retries used up); None while it is not over."""
+    if ti["state"] == "failed":
+        return "failed"
+    if ti["state"] != "success":
+        return None
+    return "retried" if int(ti["try_number"]) > killed_try else "finished before the kill"
+
+
+def loads_per_batch(log_rows: list[tuple[Any, ...]], dag_run_id: str) -> dict[int, int]:
+    """'loaded' ingestion_log rows per batch among the (ingestion_run_id, batch_number, status)
+    rows that the DAG run `dag_run_id` wrote (its fetch names them airflow:<run id>-...)."""
+    counts: dict[int, int] = {}
+    for run_id, batch, status in log_rows:
+        if str(run_id).startswith(f"airflow:{dag_run_id}-") and status == "loaded":
+            counts[int(batch)] = counts.get(int(batch), 0) + 1
+    return counts
 
 
 @pytest.fixture(scope="session")
