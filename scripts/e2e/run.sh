@@ -17,16 +17,15 @@ started=$(date +%s)
 source scripts/e2e/prepare.sh
 # The loop starts from an empty namespace: a release left by an earlier run (its DAG runs, its
 # collected batches) would be upgraded instead of installed and the checks would see its past.
-# The kind cluster and the images loaded into its nodes are kept. With pytest arguments (some
-# phases only, e.g. -k) the platform of the earlier run is what they check: it is kept.
-for namespace in forest-mlops forest-mlops-wait; do
-  if [[ $# -gt 0 ]]; then
-    say "pytest arguments given: namespace $namespace kept as it is"
-  elif "$KUBECTL" --context "$context" get namespace "$namespace" >/dev/null 2>&1; then
-    say "deleting namespace $namespace left by an earlier run (release, PVCs, Secrets)"
-    "$KUBECTL" --context "$context" delete namespace "$namespace" --wait=true --timeout=10m >&2
-  fi
-done
+# Only a namespace an earlier make e2e created (and labelled) is deleted: namespaces.sh stops,
+# naming it, rather than delete any other (it may be a user's platform). The kind cluster and
+# the images loaded into its nodes are kept. With pytest arguments (some phases only, e.g. -k)
+# the platform of the earlier run is what they check: it is kept.
+if [[ $# -gt 0 ]]; then
+  say "pytest arguments given: namespaces forest-mlops and forest-mlops-wait kept as they are"
+else
+  bash scripts/e2e/namespaces.sh "$KUBECTL" "$context" forest-mlops forest-mlops-wait
+fi
 # Project images of earlier runs stay in the nodes' containerd: the kubelet collects images only
 # under disk pressure, reckoned against a disk far larger than this machine's quota, and a few
 # runs with new tags filled it. With the namespaces gone no pod uses them: they are removed (the

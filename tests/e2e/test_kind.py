@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     TaskPodWatcher,
     airflow_api,
     container_running,
+    create_e2e_namespace,
     forward,
     kill_outcome,
     kubectl,
@@ -584,7 +585,6 @@ def test_helm_install_wait_without_skaffold_reaches_ready(tmp_path: Any) -> None
         CONTEXT,
         "-n",
         namespace,
-        "--create-namespace",
         "--wait",
         "--timeout",
         "20m",
@@ -592,6 +592,7 @@ def test_helm_install_wait_without_skaffold_reaches_ready(tmp_path: Any) -> None
     for path in [*files, values]:
         argv += ["-f", str(path)]
     started = time.monotonic()
+    create_e2e_namespace(namespace)  # labelled: the next make e2e may delete it
     try:
         run(*argv, timeout=1500)
         phase("helm_install_wait", started)

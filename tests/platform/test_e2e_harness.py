@@ -91,6 +91,7 @@ def test_make_test_skips_the_e2e() -> None:
     "script",
     [
         "scripts/e2e/run.sh",
+        "scripts/e2e/namespaces.sh",
         "scripts/e2e/prepare.sh",
         "scripts/e2e/dev-loop.sh",
         "scripts/build-skaffold.sh",
