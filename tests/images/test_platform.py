@@ -139,14 +139,16 @@ def test_api_data_serves_data(api_data: Pod) -> None:
 def champion(
     docs: list[dict[str, Any]], network: str, mlflow: Pod, api_data: Pod, mysql: Pod
 ) -> None:
-    """Rows collected from api-data into MySQL, then a quick training run that registers and
-    promotes a champion: the project's own CLI in its Airflow image, with a task pod's env."""
+    """Rows collected from api-data into MySQL, then a training run that registers and
+    promotes a champion: the project's own CLI in its Airflow image, with a task pod's env.
+    The chart's training profile (`full`, the default): compiled forests, the only form the
+    inference image serves (the quick profile may pick an sklearn model)."""
     pod_template = yaml_pod_template(docs)
     env = pod_env(docs, pod_template)
     script = (
         "import subprocess, sys\n"
         "for argv in (['forest-mlops', 'ingest', '--requests-per-window', '3'],\n"
-        "             ['forest-mlops', 'train', '--profile', 'quick']):\n"
+        "             ['forest-mlops', 'train']):\n"
         "    subprocess.run(argv, check=True)\n"
     )
     run_client(network, PROJECT_IMAGES["airflow"], script, env, timeout=900)

@@ -77,14 +77,25 @@ def uv() -> str:
     return found
 
 
+# The extra of pyproject.toml each image installs (with the core dependencies).
+IMAGE_EXTRA = {
+    "airflow": "train",
+    "mlflow": "mlflow-server",
+    "api-data": "api-data",
+    "inference": "inference",
+}
+
+
 def exported_requirements(image: str) -> tuple[Requirement, ...]:
-    """Run the `uv export` command of the stages the image's build runs on this checkout's lock."""
+    """Run the `uv export` command of the image's extra, as its build runs it, on this
+    checkout's lock."""
     (command,) = [
         found
         for stage in needed_stages(dockerfile(image), target(image))
         for word, rest in stage.body
         if word == "RUN"
         for found in re.findall(r"uv export [^\n&;]*", rest)
+        if f"--extra {IMAGE_EXTRA[image]} " in found
     ]
     return _export(command.strip())
 
@@ -159,11 +170,40 @@ def test_each_service_is_a_target_of_the_shared_dockerfile() -> None:
     }
     names = stage_names(read(SERVICES_DOCKERFILE))
     assert set(SERVICE_IMAGES) <= set(names)
-    # One dependency set for the three: they build the very same `app` stage (so its layers
-    # are built once and shared) and differ only in their own target stage.
+    # The three build on the very same `base` stage (the shared dependencies: its layers are
+    # built once and shared), then each adds its own set (`<image>-deps`) and its own stage.
     for image in SERVICE_IMAGES:
         chain = [stage.name for stage in lineage(dockerfile(image), image)]
-        assert chain == ["deps", "app", image], image
+        assert chain == ["base", f"{image}-deps", image], image
+
+
+def test_the_base_installs_the_shared_entries_and_each_service_only_the_rest() -> None:
+    """What each stage installs: `base` the entries all three services' sets hold
+    (images/requirements.py split of their exports), `<image>-deps` the rest of its own."""
+    text = read(SERVICES_DOCKERFILE)
+    (split,) = [
+        rest
+        for stage in stages(text)
+        for word, rest in stage.body
+        if word == "RUN" and "requirements.py split" in rest
+    ]
+    exported = {image: f"/export/{IMAGE_EXTRA[image]}.txt" for image in SERVICE_IMAGES}
+    for image, path in exported.items():
+        assert f"--extra {IMAGE_EXTRA[image]} --output-file {path}" in split
+    assert re.search(r"requirements\.py split /req " + " ".join(exported.values()), split)
+
+    def installs(stage_name: str) -> list[str]:
+        (stage,) = [s for s in stages(text) if s.name == stage_name]
+        return [
+            m for word, rest in stage.body if word == "RUN"
+            for m in re.findall(r"--require-hashes -r (\S+)", rest)
+        ]  # fmt: skip
+
+    assert installs("base") == ["/tmp/req/shared.txt"]
+    for image in SERVICE_IMAGES:
+        assert installs(f"{image}-deps") == [f"/tmp/req/{IMAGE_EXTRA[image]}.txt"]
+        own = target_stage(text, image).body
+        assert not [r for w, r in own if w == "RUN" and "--require-hashes" in r], image
 
 
 @pytest.mark.parametrize("image", IMAGES)
@@ -271,8 +311,12 @@ def test_airflow_image_keeps_the_base_image_airflow_version() -> None:
     text = dockerfile("airflow")
     version = arg_defaults(instructions(text))["AIRFLOW_VERSION"]
     assert lock_versions()["apache-airflow"] == {version}
-    pins = {canonicalize_name(r.name): r.specifier for r in exported_requirements("airflow")}
-    assert str(pins["apache-airflow"]) == f"=={version}"
+    # Airflow and its providers come from the base image only: the train set holds none.
+    names = {canonicalize_name(r.name) for r in exported_requirements("airflow")}
+    assert not {n for n in names if n.startswith("apache-airflow")}
+    # Of the train set, only what the base lacks at the locked version is installed.
+    assert "requirements.py missing /tmp/req/train.txt >/tmp/missing.txt" in text
+    assert "--require-hashes -r /tmp/missing.txt" in text
     # The base is an ARG (scripts/images/standins.sh passes a stand-in where it cannot be
     # pulled) whose default is the official image of that version.
     assert "ARG AIRFLOW_IMAGE=apache/airflow:${AIRFLOW_VERSION}-python" in text
@@ -284,7 +328,7 @@ def test_airflow_image_keeps_the_base_image_airflow_version() -> None:
 @pytest.mark.parametrize("image", IMAGES)
 def test_image_pins_are_the_lock_and_the_test_venv_versions(image: str) -> None:
     requirements = exported_requirements(image)
-    assert len(requirements) > 50
+    assert len(requirements) > 20
     locked = lock_versions()
     mismatched_venv = []
     for requirement in requirements:
@@ -298,9 +342,30 @@ def test_image_pins_are_the_lock_and_the_test_venv_versions(image: str) -> None:
                 mismatched_venv.append(f"{name}: image {spec.version}, venv {installed}")
     assert not mismatched_venv, "the tests run other versions than the image installs"
     names = {canonicalize_name(r.name) for r in requirements}
-    for direct in ("mlflow", "scikit-learn", "fastapi", "pymysql", "cryptography", "boto3"):
-        assert direct in names
-    assert ("apache-airflow" in names) == (image == "airflow")
+    needed, absent = IMAGE_PACKAGES[image]
+    assert needed <= names, needed - names
+    assert not absent & names, absent & names
+
+
+# Each image's set: what it must hold, what it must not (another image's packages).
+IMAGE_PACKAGES = {
+    "airflow": (
+        {"scikit-learn", "mlflow-skinny", "onnx", "onnxruntime", "skops", "kubernetes", "pymysql"},
+        {"mlflow", "apache-airflow", "flask", "pyarrow", "gunicorn"},
+    ),
+    "mlflow": (
+        {"mlflow", "pymysql", "cryptography", "boto3"},
+        {"onnxruntime", "onnx", "kubernetes", "apache-airflow"},
+    ),
+    "api-data": (
+        {"fastapi", "uvicorn", "pandas", "numpy", "orjson", "pymysql", "prometheus-client"},
+        {"mlflow", "mlflow-skinny", "scikit-learn", "scipy", "onnxruntime", "boto3", "pyarrow"},
+    ),
+    "inference": (
+        {"fastapi", "onnxruntime", "mlflow-skinny", "pandas", "pymysql", "cryptography"},
+        {"mlflow", "scikit-learn", "scipy", "pyarrow", "flask", "boto3", "apache-airflow"},
+    ),
+}
 
 
 def test_dockerignore_lets_in_only_what_the_dockerfiles_copy() -> None:
