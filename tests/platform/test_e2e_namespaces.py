@@ -80,6 +80,7 @@ def test_nothing_is_deleted_when_any_namespace_is_foreign(tmp_path: Path) -> Non
     proc, after, calls = run_script(tmp_path, both)
     assert proc.returncode == 3 and "namespace forest-mlops-wait exists" in proc.stderr
     assert after == both
+    assert not [c for c in calls if " delete " in c], calls  # forest-mlops, ours, kept too
 
 
 def test_namespaces_an_earlier_run_left_are_deleted_and_the_first_made_anew(
