@@ -42,6 +42,8 @@ if [[ $# -eq 0 ]]; then
       say "node $node: $(wc -w <<<"$old") project image(s) of earlier runs removed"
     fi
   done
+  # The registry likewise keeps only the newest images (and what runs): its disk stays flat.
+  bash scripts/cluster/registry-gc.sh >&2
 fi
 export FOREST_E2E=1 FOREST_E2E_PROFILE=$profile FOREST_E2E_CONTEXT=$context
 export FOREST_E2E_PREPARE_SECONDS=$(($(date +%s) - started))
