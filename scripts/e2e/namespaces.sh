@@ -3,7 +3,8 @@
 # (label forest-mlops.dev/created-by=make-e2e) is deleted; one without that label may be a
 # user's running platform, so nothing is deleted and the run stops (exit 3), naming it. Then
 # the first namespace is created anew with the label (the others are created, labelled, by the
-# test that uses them: tests/e2e/conftest.py, create_e2e_namespace).
+# test that uses them: tests/e2e/conftest.py, create_e2e_namespace). Each also enforces Pod
+# Security `restricted` (every pod of the platform meets it: tests/security/test_pod_security.py).
 # Usage: namespaces.sh KUBECTL CONTEXT NAMESPACE...   Needs: jq.
 set -o errexit -o nounset -o pipefail
 
@@ -52,7 +53,10 @@ create_own() {
   # did not make.
   "$kubectl" --context "$context" create -f - >&2 <<JSON
 {"apiVersion": "v1", "kind": "Namespace",
- "metadata": {"name": "$1", "labels": {"$LABEL_KEY": "$LABEL_VALUE"}}}
+ "metadata": {"name": "$1", "labels": {"$LABEL_KEY": "$LABEL_VALUE",
+   "pod-security.kubernetes.io/enforce": "restricted",
+   "pod-security.kubernetes.io/warn": "restricted",
+   "pod-security.kubernetes.io/audit": "restricted"}}}
 JSON
 }
 

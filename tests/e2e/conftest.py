@@ -128,25 +128,31 @@ def kubectl(*args: str, timeout: float = 120) -> str:
 
 # The mark of a namespace make e2e created: scripts/e2e/namespaces.sh deletes only those.
 E2E_NAMESPACE_LABEL = ("forest-mlops.dev/created-by", "make-e2e")
+# Pod Security Admission: every pod of the platform meets `restricted`
+# (tests/security/test_pod_security.py), so the e2e's namespaces enforce it, as documented.
+POD_SECURITY_LABELS = {
+    f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")
+}
 
 
 def create_e2e_namespace(name: str) -> None:
     """Creates `name` with make e2e's label (`create` fails on one that exists, so a namespace
     of someone else's is never marked); one an earlier make e2e left with the label is reused."""
     key, value = E2E_NAMESPACE_LABEL
+    labels = {key: value, **POD_SECURITY_LABELS}
     manifest = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "labels": {key: value}}}  # fmt: skip
+                "metadata": {"name": name, "labels": labels}}  # fmt: skip
     proc = subprocess.run(
         ["kubectl", "--context", CONTEXT, "create", "-f", "-"],
         input=json.dumps(manifest), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     if proc.returncode == 0:
         return
-    labels = json.loads(
+    found = json.loads(
         run("kubectl", "--context", CONTEXT, "get", "namespace", name, "-o",
             "jsonpath={.metadata.labels}").stdout or "{}"
     )  # fmt: skip
-    assert labels.get(key) == value, (
+    assert found.get(key) == value, (
         f"namespace {name} exists and make e2e did not create it: not used ({proc.stderr})"
     )
 

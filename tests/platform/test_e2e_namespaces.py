@@ -16,11 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import E2E_NAMESPACE_LABEL
+from tests.e2e.conftest import E2E_NAMESPACE_LABEL, POD_SECURITY_LABELS
 from tests.support.helm import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "e2e" / "namespaces.sh"
 OURS = {E2E_NAMESPACE_LABEL[0]: E2E_NAMESPACE_LABEL[1]}
+# What namespaces.sh creates: the mark, and Pod Security `restricted` enforced.
+CREATED = {**OURS, **POD_SECURITY_LABELS}
 
 # kubectl's answers to the calls namespaces.sh makes, over a JSON file of namespace -> labels.
 STUB = """\
@@ -90,7 +92,7 @@ def test_namespaces_an_earlier_run_left_are_deleted_and_the_first_made_anew(
         tmp_path, {"forest-mlops": OURS, "forest-mlops-wait": OURS, "other": {}}
     )
     assert proc.returncode == 0, proc.stderr
-    assert after == {"forest-mlops": OURS, "other": {}}
+    assert after == {"forest-mlops": CREATED, "other": {}}
     deletes = [c.split()[4] for c in calls if c.split()[2] == "delete"]
     assert deletes == ["forest-mlops", "forest-mlops-wait"]
 
@@ -98,7 +100,7 @@ def test_namespaces_an_earlier_run_left_are_deleted_and_the_first_made_anew(
 def test_a_first_run_creates_its_namespace_labelled(tmp_path: Path) -> None:
     proc, after, _ = run_script(tmp_path, {})
     assert proc.returncode == 0, proc.stderr
-    assert after == {"forest-mlops": OURS}
+    assert after == {"forest-mlops": CREATED}
 
 
 def test_an_api_error_is_not_taken_for_an_absent_namespace(tmp_path: Path) -> None:
@@ -106,3 +108,11 @@ def test_an_api_error_is_not_taken_for_an_absent_namespace(tmp_path: Path) -> No
     assert proc.returncode != 0
     assert after == {"forest-mlops": {}}
     assert [c.split()[2] for c in calls] == ["get"]
+
+
+def test_the_documented_commands_set_the_same_pod_security_labels() -> None:
+    """docs/KUBERNETES.md's namespace commands (for skaffold run and helm install) enforce
+    what make e2e's namespaces enforce."""
+    docs = (REPO_ROOT / "docs" / "KUBERNETES.md").read_text()
+    command = " ".join(f"{k}={v}" for k, v in POD_SECURITY_LABELS.items())
+    assert f"kubectl label namespace forest-mlops {command}" in " ".join(docs.split())
