@@ -1,16 +1,23 @@
 """NetworkPolicies: only database clients (MLflow, inference, Airflow's task pods) reach MySQL,
 only Airflow's control plane reaches PostgreSQL (its metadata DB), only S3 clients (MLflow,
-Airflow, the bucket Job) reach MinIO; every pod of the chart is covered."""
+Airflow, the bucket Job) reach MinIO, only MLflow's clients (inference, the retraining Job, the
+training DAG's task pods) reach MLflow, only Airflow's task pods reach its api-server; every pod
+of the chart is covered."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.charts.conftest import WITHOUT_AIRFLOW
-from tests.support.helm import find, render_chart
+from tests.support.helm import REPO_ROOT, find, render_chart, tool
 
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
@@ -141,8 +148,111 @@ class TestStores:
         assert "Deployment/fm-inference" not in clients
 
 
+# The labels the KubernetesExecutor adds to a task pod, from Airflow's own code
+# (PodGenerator.build_labels_for_k8s_executor_pod), run in a process of its own with a scratch
+# AIRFLOW_HOME (Airflow reads its configuration at import).
+EXECUTOR_LABELS = """
+import json, sys
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+print(json.dumps({dag_id: PodGenerator.build_labels_for_k8s_executor_pod(
+    dag_id=dag_id, task_id="a_task", try_number=1, airflow_worker="1",
+    run_id="scheduled__2026-12-05T06:00:00+00:00") for dag_id in sys.argv[1:]}))
+"""
+DAGS = ("forest_cover_model_training", "forest_cover_data_extraction")
+
+
+@pytest.fixture(scope="module")
+def task_pods(
+    full_docs: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, str]]:
+    """dag_id -> the labels of that DAG's task pods: the pod template's and the executor's."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    proc = subprocess.run(
+        [sys.executable, "-c", EXECUTOR_LABELS, *DAGS],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "AIRFLOW_HOME": str(home),
+             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executor = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {dag_id: task_pod_labels(full_docs) | executor[dag_id] for dag_id in DAGS}
+
+
+def retrain_job_labels() -> dict[str, str]:
+    out = subprocess.run(
+        [tool("kubectl"), "kustomize", str(REPO_ROOT / "k8s")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (cronjob,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "CronJob"]
+    labels: dict[str, str] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+class TestMlflow:
+    """Before issue 21 MLflow admitted every pod of the namespace (`podSelector: {}`): the
+    api-data, MySQL and extraction-task cases below fail on that policy."""
+
+    def test_only_inference_and_the_training_task_pods_and_the_retrain_job_get_in(
+        self, full_docs, task_pods
+    ):
+        policy = find(full_docs, "NetworkPolicy", "fm-mlflow")
+        assert selects(policy, pod_labels(full_docs)["Deployment/fm-mlflow"])
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        pods = pod_labels(full_docs)
+        admitted = {name for name, labels in pods.items() if admits(policy, labels, 5000)}
+        assert admitted == {"Deployment/fm-inference"}
+        assert admits(policy, retrain_job_labels(), 5000)
+        assert admits(policy, task_pods["forest_cover_model_training"], 5000)
+        assert not admits(policy, task_pods["forest_cover_data_extraction"], 5000)
+        other = task_pods["forest_cover_model_training"] | {"app.kubernetes.io/instance": "x"}
+        assert not admits(policy, other, 5000)
+        assert not admits(policy, task_pods["forest_cover_model_training"], 3306)
+
+    def test_the_dag_it_admits_is_the_training_dag(self, full_docs):
+        text = (REPO_ROOT / "dags" / "forest_cover_model_training.py").read_text()
+        (dag_id,) = re.findall(r'dag_id="([^"]+)"', text)
+        chart = yaml.safe_load((REPO_ROOT / "charts/forest-mlops/values.yaml").read_text())
+        assert chart["networkPolicies"]["mlflowClientDags"] == [dag_id]
+
+
+class TestAirflowApiServer:
+    """Before issue 21 the api-server admitted any source on its port: every case of
+    test_only_task_pods_get_in that expects a refusal fails on that policy."""
+
+    def test_only_task_pods_get_in(self, full_docs, task_pods):
+        policy = find(full_docs, "NetworkPolicy", "fm-airflow-api-server")
+        pods = pod_labels(full_docs)
+        assert selects(policy, pods["Deployment/fm-airflow-api-server"])
+        (port,) = [
+            p["containerPort"]
+            for p in find(full_docs, "Deployment", "fm-airflow-api-server")["spec"]["template"][
+                "spec"
+            ]["containers"][0]["ports"]
+            if p["name"] == "api"
+        ]
+
+        def lets_in(labels: dict[str, str]) -> bool:
+            return any(
+                any(matches(peer["podSelector"], labels) for peer in rule.get("from", []))
+                and any(p["port"] == "api" for p in rule.get("ports", []))
+                for rule in policy["spec"]["ingress"]
+            )
+
+        assert port == 8080
+        assert all(rule.get("from") for rule in policy["spec"]["ingress"])  # no open rule
+        assert {n for n, labels in pods.items() if lets_in(labels)} == set()
+        assert lets_in(task_pods["forest_cover_model_training"])
+        assert lets_in(task_pods["forest_cover_data_extraction"])
+        assert not lets_in(retrain_job_labels())
+        other = task_pods["forest_cover_data_extraction"] | {"app.kubernetes.io/instance": "x"}
+        assert not lets_in(other)
+
+
 class TestServices:
-    @pytest.mark.parametrize(("name", "port"), [("fm-mlflow", 5000), ("fm-api-data", 8000)])
+    @pytest.mark.parametrize(("name", "port"), [("fm-api-data", 8000)])
     def test_internal_services_accept_the_namespace_only(self, platform_docs, name, port):
         policy = find(platform_docs, "NetworkPolicy", name)
         assert selects(policy, pod_labels(platform_docs)[f"Deployment/{name}"])

@@ -275,11 +275,10 @@ def test_rbac_is_namespaced_and_least_privilege(platform: Platform) -> None:
 # --- network -------------------------------------------------------------------------------
 
 
-# Components whose port is open to any source, and why (docs/RELIABILITY.md lists them).
+# Components whose port is open to any source, and why (docs/RELIABILITY.md lists them). The
+# Airflow api-server was one until its policy admitted only the task pods (issue 21).
 OPEN_TO_ANY_SOURCE = {
     "inference": "the public prediction service and web page",
-    "api-server": "the Airflow UI/REST API behind its login; task pods call the execution API "
-    "with a per-task JWT",
 }
 
 
