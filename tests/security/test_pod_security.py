@@ -5,7 +5,7 @@ namespaces so; docs/KUBERNETES.md gives the commands for your own).
 `restricted_violations` reads a pod spec as the admission controller's checks of the profile
 (Kubernetes 1.25+, "latest") read it. It runs over the whole platform (the chart with each value
 combination of tests/security, with Airflow, its task pod and k8s/), plus the render make e2e
-installs (values-kind.yaml and values-offline.yaml).
+installs (values-kind.yaml and values-offline.yaml) and the dev loop's (values-dev.yaml over them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import KIND_VALUES, Platform, worker_pod_of
+from tests.security.conftest import Platform, worker_pod_of
 from tests.security.test_platform_security import pod_spec, workloads
 from tests.support.helm import CHART_DIR, render_chart
 
@@ -98,8 +98,16 @@ def test_every_pod_of_the_platform_meets_restricted(platform: Platform) -> None:
     assert {name: v for name, v in pods.items() if v} == {}
 
 
-def test_every_pod_make_e2e_installs_meets_restricted() -> None:
-    docs = render_chart(value_files=[KIND_VALUES, CHART_DIR / "values-offline.yaml"])
+@pytest.mark.parametrize(
+    "files",
+    [
+        ["values-kind.yaml", "values-offline.yaml"],  # make e2e
+        # skaffold dev -p offline,dev (bench/dev_loop.py), in the namespace make e2e made
+        ["values-kind.yaml", "values-offline.yaml", "values-dev.yaml"],
+    ],
+)
+def test_every_pod_make_e2e_and_the_dev_loop_install_meets_restricted(files: list[str]) -> None:
+    docs = render_chart(value_files=[CHART_DIR / name for name in files])
     pods = every_pod([*docs, worker_pod_of(docs)])
     assert "Pod/placeholder-name" in pods  # the Airflow task pod, from the pod template
     assert {name: v for name, v in pods.items() if v} == {}
