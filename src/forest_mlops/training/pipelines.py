@@ -14,7 +14,6 @@ unknown value at prediction time is encoded as "none of these" instead of failin
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -28,42 +27,36 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from forest_mlops import schema
+
+# The candidates' definition lives in a module without scikit-learn (the DAG reads it at parse
+# time); these names are re-exported for the code that builds pipelines from it.
+from forest_mlops.training.candidates import (
+    EXTRA_TREES,
+    FAMILIES,
+    HIST_GRADIENT_BOOSTING,
+    RANDOM_FOREST,
+    SERVE_ONNX,
+    SERVE_SKLEARN,
+    SERVING_FORMS,
+    CandidateSpec,
+)
 from forest_mlops.training.features import TerrainFeatures
 
-RANDOM_FOREST: Final = "random_forest"
-EXTRA_TREES: Final = "extra_trees"
-HIST_GRADIENT_BOOSTING: Final = "hist_gradient_boosting"
-
-# How a candidate is logged and served: the fitted sklearn pipeline, or the forest compiled to
-# an ONNX tree ensemble (forest_mlops.serving.compiled; forests only).
-SERVE_SKLEARN: Final = "sklearn"
-SERVE_ONNX: Final = "onnx"
-SERVING_FORMS: Final = (SERVE_SKLEARN, SERVE_ONNX)
+__all__ = [
+    "BUILDERS",
+    "EXTRA_TREES",
+    "FAMILIES",
+    "HIST_GRADIENT_BOOSTING",
+    "RANDOM_FOREST",
+    "SERVE_ONNX",
+    "SERVE_SKLEARN",
+    "SERVING_FORMS",
+    "CandidateSpec",
+    "build_pipeline",
+]
 
 _CATEGORIES: Final = [list(schema.WILDERNESS_AREAS), list(schema.SOIL_TYPES)]
 _CATEGORICAL: Final = list(schema.CATEGORICAL_COLUMNS)
-
-
-@dataclass(frozen=True)
-class CandidateSpec:
-    """One point of the search: a family and the estimator's hyperparameters."""
-
-    family: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    serving: str = SERVE_SKLEARN
-
-    def __post_init__(self) -> None:
-        if self.serving not in SERVING_FORMS:
-            raise ValueError(f"unknown serving form {self.serving!r} (expected {SERVING_FORMS})")
-        if self.serving == SERVE_ONNX and self.family == HIST_GRADIENT_BOOSTING:
-            raise ValueError("only the forests have a compiled (onnx) serving form")
-
-    @property
-    def name(self) -> str:
-        """A short, stable run name, e.g. `extra_trees-max_features=0.5-n_estimators=150-onnx`."""
-        parts = [f"{key}={self.params[key]}" for key in sorted(self.params)]
-        suffix = [self.serving] if self.serving != SERVE_SKLEARN else []
-        return "-".join([self.family, *parts, *suffix])
 
 
 def _one_hot_encoding() -> ColumnTransformer:
@@ -125,6 +118,14 @@ def _hist_gradient_boosting(params: Mapping[str, Any], seed: int, n_jobs: int) -
     return _pipeline(_ordinal_encoding(), model)
 
 
+def _hist_gradient_boosting_one_hot(params: Mapping[str, Any], seed: int) -> Pipeline:
+    # The compiled form (forest_mlops.serving.boosting) handles numeric splits only: the
+    # categories arrive one-hot, as for the forests, instead of as native categories.
+    settings = {"early_stopping": False, **params}
+    model = HistGradientBoostingClassifier(random_state=seed, **settings)
+    return _pipeline(_one_hot_encoding(), model)
+
+
 def _pipeline(encoding: ColumnTransformer, model: Any) -> Pipeline:
     return Pipeline(
         [("terrain", TerrainFeatures()), ("encode", encoding), ("model", model)],
@@ -136,7 +137,6 @@ BUILDERS: Final[dict[str, Callable[[Mapping[str, Any], int, int], Pipeline]]] = 
     EXTRA_TREES: _extra_trees,
     HIST_GRADIENT_BOOSTING: _hist_gradient_boosting,
 }
-FAMILIES: Final[tuple[str, ...]] = tuple(BUILDERS)
 
 
 def build_pipeline(spec: CandidateSpec, *, seed: int = 0, n_jobs: int = 2) -> Pipeline:
@@ -148,6 +148,8 @@ def build_pipeline(spec: CandidateSpec, *, seed: int = 0, n_jobs: int = 2) -> Pi
             f"unknown model family {spec.family!r} (expected one of {', '.join(FAMILIES)})"
         ) from None
     try:
+        if spec.family == HIST_GRADIENT_BOOSTING and spec.serving == SERVE_ONNX:
+            return _hist_gradient_boosting_one_hot(spec.params, seed)
         return builder(spec.params, seed, n_jobs)
     except TypeError as exc:
         raise ValueError(f"bad parameters for {spec.family}: {exc}") from exc

@@ -1,10 +1,11 @@
 """The bounded candidate search: fit each candidate on train, choose by validation macro-F1.
 
-A profile is a fixed list of CandidateSpecs (a small grid per family), so a search always
-costs the same and its time is known (bench/training.py measures the `full` profile):
+A profile is a fixed list of CandidateSpecs (a small grid per family, defined in
+training.candidates), so a search always costs the same and its time is known
+(bench/training.py measures the `full` profile):
 
-- `full`: what the platform trains and the benchmark measures; on the 75k-row dev sample it
-  finishes within the 5-minute budget on 2 cores.
+- `full`: what the platform trains and the benchmark measures: three families; on the 75k-row
+  dev sample each candidate fits in well under a minute, and the DAG fits them in parallel pods;
 - `quick`: a few small models for tests and the demo, seconds on a small table.
 
 Test rows are scored for every candidate so that the report shows them, but only validation
@@ -19,46 +20,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from forest_mlops.training import evaluate
-from forest_mlops.training.pipelines import (
-    EXTRA_TREES,
-    HIST_GRADIENT_BOOSTING,
-    RANDOM_FOREST,
-    SERVE_ONNX,
-    CandidateSpec,
-    build_pipeline,
-)
+from forest_mlops.training.candidates import PROFILE_NAMES, PROFILES, CandidateSpec, profile
+from forest_mlops.training.pipelines import build_pipeline
 from forest_mlops.training.split import SplitFrames
 from forest_mlops.training.threads import limited_threads
 
 log = logging.getLogger(__name__)
 
-PROFILES: Final[dict[str, tuple[CandidateSpec, ...]]] = {
-    "full": (
-        # Unbounded ExtraTrees fit this low-noise data best (min_samples_leaf=2 or a leaf cap
-        # cost about a point of accuracy on the 75k sample), compiled for serving (ONNX): the
-        # same classes as the sklearn pipeline at a tenth of the size. The tree count sets size
-        # and latency, and the serving budget picks among them: on the 75k sample 60 trees are
-        # 14 MB and ~50 ms (one thread) per 1,000 records, 40 trees 10 MB / ~35 ms, 30 trees
-        # 7.5 MB / ~28 ms, at 0.9398 / 0.9391 / 0.9370 test accuracy (bench/training.py, a busy
-        # machine). Left out, measured in the same run: the same 60 trees logged as sklearn
-        # (133 MB) and HistGradientBoosting (250 x 7 trees: 20 MB but ~115 ms per 1,000 records,
-        # 0.931 accuracy, the slowest fit): never within the budget.
-        CandidateSpec(EXTRA_TREES, {"n_estimators": 60, "max_features": 0.5}, SERVE_ONNX),
-        CandidateSpec(EXTRA_TREES, {"n_estimators": 40, "max_features": 0.5}, SERVE_ONNX),
-        CandidateSpec(EXTRA_TREES, {"n_estimators": 30, "max_features": 0.5}, SERVE_ONNX),
-    ),
-    "quick": (
-        CandidateSpec(HIST_GRADIENT_BOOSTING, {"max_iter": 30, "max_leaf_nodes": 15}),
-        # Unbounded, as the full profile's: depth-capped trees have impure leaves, which the
-        # compiled form refuses (it would be logged as sklearn instead).
-        CandidateSpec(EXTRA_TREES, {"n_estimators": 20}, SERVE_ONNX),
-        CandidateSpec(RANDOM_FOREST, {"n_estimators": 20, "max_depth": 12}),
-    ),
-}
-PROFILE_NAMES: Final = tuple(PROFILES)
+__all__ = [
+    "PROFILES",
+    "PROFILE_NAMES",
+    "CandidateResult",
+    "NotEnoughData",
+    "check_split",
+    "fit_candidate",
+    "profile",
+    "run_search",
+    "select_winner",
+]
 
 # Fewer rows than this in a part makes its scores meaningless: refuse rather than register.
 MIN_ROWS_PER_PART: Final = 20
@@ -81,15 +64,6 @@ class CandidateResult:
         return self.spec.name
 
 
-def profile(name: str) -> tuple[CandidateSpec, ...]:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown training profile {name!r} (expected one of {', '.join(PROFILE_NAMES)})"
-        ) from None
-
-
 def check_split(split: SplitFrames) -> None:
     sizes = split.sizes()
     small = {part: n for part, n in sizes.items() if n < MIN_ROWS_PER_PART}
@@ -104,10 +78,16 @@ def check_split(split: SplitFrames) -> None:
 
 
 def fit_candidate(
-    spec: CandidateSpec, split: SplitFrames, *, seed: int = 0, n_jobs: int = 2
+    spec: CandidateSpec,
+    split: SplitFrames,
+    *,
+    seed: int = 0,
+    n_jobs: int = 2,
+    fit_rows: pd.DataFrame | None = None,
 ) -> CandidateResult:
+    """Fit on the train part (or on `fit_rows`: the refit on train + validation) and score."""
     pipeline = build_pipeline(spec, seed=seed, n_jobs=n_jobs)
-    features, target = evaluate.features_and_target(split.train)
+    features, target = evaluate.features_and_target(split.train if fit_rows is None else fit_rows)
     # OpenMP (HistGradientBoosting) gets one thread whatever n_jobs says: its threads spin at
     # barriers whenever the process gets less CPU than it has threads (see training.threads),
     # and a full-profile fit was seen to stall for 20 minutes on a busy 2-core machine. The

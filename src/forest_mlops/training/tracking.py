@@ -228,7 +228,7 @@ def log_candidate(
 def _log_compiled(
     pipeline: Any, validation: pd.DataFrame, signature: Any, input_example: pd.DataFrame
 ) -> Any:
-    """Compile the forest (refused unless it predicts like the pipeline) and log it as pyfunc."""
+    """Compile the trees (refused unless they predict like the pipeline) and log them as pyfunc."""
     import tempfile
     import time
     from pathlib import Path
@@ -236,14 +236,10 @@ def _log_compiled(
     import mlflow
 
     from forest_mlops.serving import pyfunc
-    from forest_mlops.serving.compiled import compile_pipeline
 
     started = time.perf_counter()
-    compiled, onnx_bytes = compile_pipeline(pipeline, validation)
+    model, onnx_bytes = pyfunc.compile_for_serving(pipeline, validation)
     mlflow.log_metric("compile_seconds", time.perf_counter() - started)
-    model = pyfunc.CompiledForestModel(
-        compiled.encoding, [int(c) for c in compiled.classes_], compiled.n_trees
-    )
     with tempfile.TemporaryDirectory(prefix="compiled-forest-") as tmp:
         path = pyfunc.save_onnx(onnx_bytes, Path(tmp))
         return mlflow.pyfunc.log_model(
