@@ -10,8 +10,9 @@
 #                                            synthetic (download needs the UCI site, offline here)
 #   FOREST_DATASET_FILE=PATH                 the file for `file`; default
 #                                            ../shared/data/covertype_dev.csv.gz when present
-# FOREST_IMAGES_NO_CACHE=1 builds the project images without BuildKit's cache (a cold build;
-# the stand-ins are still reused). Prints what was built or reused and how long each took.
+# FOREST_IMAGES_NO_CACHE=1 builds the project images as a first build would, no step from
+# BuildKit's cache (a cold build; the stand-ins are still reused). Prints what was built or
+# reused and how long each took.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/require-engine.sh
@@ -42,8 +43,11 @@ if [[ "$DATASET_SOURCE" == file ]]; then
 fi
 echo "images: api-data dataset: $DATASET_SOURCE${dataset_image:+ ($dataset_file)}"
 
+# Cold: a new COLD_BUILD_ID misses the cache from each Dockerfile's first steps on, so every
+# step runs once, as in a first build. Not `--no-cache`: that would build the services' shared
+# `base` stage once per target, and the three images would no longer share its layers.
 cache_args=()
-[[ -n "${FOREST_IMAGES_NO_CACHE:-}" ]] && cache_args=(--no-cache)
+[[ -n "${FOREST_IMAGES_NO_CACHE:-}" ]] && cache_args=(--build-arg "COLD_BUILD_ID=$(date +%s%N)")
 
 # build NAME DOCKERFILE TARGET [ARGS...]
 build() {
