@@ -274,12 +274,14 @@ def skaffold_argv(verb: str, *profiles: str) -> list[str]:
 def fresh_cluster() -> float:
     """make cluster-down && make cluster; then the kubeconfig of scripts/e2e/prepare.sh anew."""
     started = time.monotonic()
-    sh("make", "cluster-down", timeout=600)
-    sh("make", "cluster", timeout=1800)
+    # kind writes the new cluster's context where the user keeps it, as `make cluster` does.
     original = os.environ.get("KUBECONFIG_ORIG", str(Path.home() / ".kube" / "config"))
+    user_env = {**os.environ, "KUBECONFIG": original}
+    sh("make", "cluster-down", timeout=600, env=user_env)
+    sh("make", "cluster", timeout=1800, env=user_env)
     config = sh(
         "kubectl", "config", "view", "--raw", "--minify", "--flatten", "--context", CONTEXT,
-        env={**os.environ, "KUBECONFIG": original},
+        env=user_env,
     )  # fmt: skip
     Path(os.environ["KUBECONFIG"]).write_text(config)
     return time.monotonic() - started
