@@ -106,9 +106,10 @@ def test_the_data_window_is_short_on_both_sides() -> None:
 def test_builds_with_the_docker_cli_and_no_load_flag() -> None:
     """skaffold adds `--load` to `docker build` when useBuildkit is true, which the Docker 20.10
     client (the one with BuildKit on these machines) refuses; BuildKit comes from
-    DOCKER_BUILDKIT=1 instead (scripts/e2e/run.sh). Every build uses the host's network."""
+    DOCKER_BUILDKIT=1 instead (scripts/e2e/prepare.sh, which make e2e and the dev-loop bench
+    source). Every build uses the host's network."""
     local = OFFLINE["build"]["local"]
     assert "useBuildkit" not in local and local["useDockerCLI"] is True
     assert {a["docker"].get("network") for a in OFFLINE["build"]["artifacts"]} == {"host"}
-    run_sh = (REPO_ROOT / "scripts" / "e2e" / "run.sh").read_text()
-    assert "DOCKER_BUILDKIT=1" in run_sh
+    prepare = (REPO_ROOT / "scripts" / "e2e" / "prepare.sh").read_text()
+    assert "DOCKER_BUILDKIT=1" in prepare
