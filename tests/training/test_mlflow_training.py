@@ -146,9 +146,15 @@ def test_runs_record_lineage_metrics_and_artifacts(
     assert tags[tracking.TAG_TRIGGER] == "cli"
     assert tags["promotion.decision"] == registry.PROMOTED_FIRST
 
-    assert len(children) == 3
-    best = max(children, key=lambda r: r.data.metrics["validation_macro_f1"])
-    assert tags[tracking.TAG_WINNER_RUN] == best.info.run_id
+    # The three candidates, and the winner refitted on train + validation (issue 23).
+    candidates = [c for c in children if c.data.tags[tracking.TAG_ROLE] == "candidate"]
+    (refit,) = [c for c in children if c.data.tags[tracking.TAG_ROLE] == "refit"]
+    assert len(candidates) == 3
+    best = max(candidates, key=lambda r: r.data.metrics["validation_macro_f1"])
+    assert refit.data.tags[workflow.TAG_REFIT_OF] == best.info.run_id
+    assert refit.info.run_name == best.info.run_name
+    assert tags[tracking.TAG_WINNER_RUN] == refit.info.run_id
+    assert tags[tracking.TAG_WINNER_NAME] == best.info.run_name
     for child in children:
         assert child.data.tags[tracking.TAG_DATA_HASH] == tags[tracking.TAG_DATA_HASH]
         metrics = child.data.metrics
@@ -182,9 +188,9 @@ def test_runs_record_lineage_metrics_and_artifacts(
 
     import mlflow
 
-    # Version 1 is this run's winner, as the registry serves it.
+    # Version 1 is this run's winner (refitted), as the registry serves it.
     version = client.get_model_version(cli_run.model_name, "1")
-    assert version.run_id == best.info.run_id
+    assert version.run_id == refit.info.run_id
     registered = f"models:/{cli_run.model_name}/1"
     info = mlflow.models.get_model_info(registered)
     assert [c["name"] for c in info.signature.inputs.to_dict()] == list(schema.FEATURE_COLUMNS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,15 @@ class TrainingResult:
         return {k[len(prefix) :]: v for k, v in self.parent_tags.items() if k.startswith(prefix)}
 
 
+def _child_name(run: Any) -> str:
+    name = str(run.info.run_name or run.info.run_id)
+    # The registered model is the winner refitted on train + validation: a run of the same
+    # name, which the summary must not show as a second candidate.
+    if run.data.tags.get("training.role") == "refit":
+        return f"{name} (refit on train+validation)"
+    return name
+
+
 def read_training_result(
     tracking_uri: str, experiment_name: str, model_name: str
 ) -> TrainingResult:
@@ -92,7 +102,7 @@ def read_training_result(
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     candidates = [
         Candidate(
-            name=child.info.run_name or child.info.run_id,
+            name=_child_name(child),
             run_id=child.info.run_id,
             metrics=dict(child.data.metrics),
             params=dict(child.data.params),

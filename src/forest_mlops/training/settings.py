@@ -48,6 +48,9 @@ class TrainingSettings(BaseSettings):
     data_synthetic: bool = Field(
         False, validation_alias=_env("data_synthetic", "FOREST_DATA_SYNTHETIC")
     )
+    # Refit the winner on train + validation (85 % of the rows) before registering it; the
+    # test part stays out for the promotion gate.
+    refit: bool = Field(True, validation_alias=_env("refit", "FOREST_TRAINING_REFIT"))
     # joblib workers of the forests; OpenMP (HistGradientBoosting) always gets one thread.
     n_jobs: int = Field(2, ge=1, validation_alias=_env("n_jobs", "FOREST_TRAINING_JOBS"))
     # The serving budget a version must fit to become champion (forest_mlops.serving.cost):
