@@ -8,13 +8,18 @@ new rows land) and runnable by hand. One run:
 
 1. **prepare**: records the data snapshot (rows with id ≤ the current maximum, their SHA-256
    fingerprint and batches) and opens the parent MLflow run with the lineage tags;
-2. **train_candidates**: reads the snapshot again, splits it by row hash into
-   train/validation/test (70/15/15; a row never changes part), fits the profile's candidates
-   (RandomForest, ExtraTrees, HistGradientBoosting) and logs each as a nested MLflow run with
-   its metrics, confusion matrices, feature importances and model. Runs with more CPU and
-   memory than the other tasks (pod_override);
-3. **evaluate_candidates**: picks the best validation macro-F1 from MLflow and checks that
-   its logged model reproduces its test score;
+2. **train_<family>** (one mapped task per model family, one task instance and so one pod per
+   candidate of the profile): reads the snapshot again, splits it by row hash into
+   train/validation/test (70/15/15; a row never changes part), fits its candidate and logs it
+   as a nested MLflow run with its metrics, confusion matrices, feature importances, model and
+   where it ran (pod and node, also on the parent run: `placement.<candidate>`). Each family's
+   pods ask for what its fits need (pod_override) and spread over the nodes; a candidate that
+   still fails after its retries fails alone: the others compete without it;
+3. **evaluate_candidates** (once every candidate is done and at least one succeeded): picks
+   the best validation macro-F1 within the serving budget from MLflow, checks that its logged
+   model reproduces its test score, and refits it on train + validation (the model that is
+   registered; the test part stays out for the gate). Records where each candidate ran
+   (`placement.json`, `training.nodes`);
 4. **register_and_promote**: registers the winner as `FOREST_MODEL_NAME` (alias
    `challenger`) and moves `champion` only if it beats the champion, re-scored on the same
    test rows, by `FOREST_PROMOTION_MARGIN`.
@@ -23,49 +28,100 @@ Tasks may run in separate pods: rows come from MySQL, models and metrics from ML
 carries only the parent run id and the snapshot. Configuration comes from the environment at
 run time (`FOREST_DATABASE_URL`, `MLFLOW_TRACKING_URI`, `FOREST_MODEL_NAME`,
 `FOREST_EXPERIMENT_NAME`, `FOREST_PROMOTION_MARGIN`, `FOREST_TRAINING_PROFILE`,
-`FOREST_DATA_SYNTHETIC`). See docs/MLFLOW.md.
+`FOREST_DATA_SYNTHETIC`, `FOREST_TRAINING_REFIT`). The profile's candidates are read when the
+file is parsed (`FOREST_TRAINING_PROFILE`, default `full`; forest_mlops.training.candidates),
+as are `FOREST_TRAINING_MAX_PODS` (candidate pods at once, default 2: the kind cluster's
+workers); every task then trains that profile. See docs/MLFLOW.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import TriggerRule, dag, get_current_context, task
 from kubernetes.client import models as k8s
 
 from forest_mlops.assets import FOREST_COVER_DATA
+from forest_mlops.training import candidates
 
 log = logging.getLogger(__name__)
 
-# The training task fits several ensembles on two cores; the other tasks only read rows and
-# talk to MLflow. "base" is the worker container of the KubernetesExecutor's pod template.
-# Requests are what the scheduler reserves: small enough that the platform, a training run, a
-# retraining Job and one more task pod fit the documented kind cluster (4 CPUs, 8 GiB; docs/
-# KUBERNETES.md, tests/charts/test_sizing.py) instead of leaving the pod Pending and the DAG
-# hanging; the limits let a run use two whole cores and a large dataset when they are free.
-TRAINING_POD = {
-    "pod_override": k8s.V1Pod(
-        spec=k8s.V1PodSpec(
-            containers=[
-                k8s.V1Container(
-                    name="base",
-                    resources=k8s.V1ResourceRequirements(
-                        requests={"cpu": "750m", "memory": "1536Mi"},
-                        limits={"cpu": "2", "memory": "6Gi"},
-                    ),
-                )
-            ]
-        )
+# Read at parse time (no database or network access): which candidates the mapped tasks
+# expand over. candidates holds no scikit-learn import, so parsing stays cheap.
+PROFILE = os.environ.get("FOREST_TRAINING_PROFILE", "full")
+CANDIDATES_BY_FAMILY = candidates.by_family(candidates.profile(PROFILE))
+# Candidate pods at once (the DAG's max_active_tasks): two fit the documented kind cluster
+# (4 CPUs, 8 GiB, two workers; docs/KUBERNETES.md, tests/charts/test_sizing.py) beside the
+# platform and a retraining Job; raise it on a larger cluster.
+MAX_PODS = int(os.environ.get("FOREST_TRAINING_MAX_PODS", "2"))
+
+# "base" is the worker container of the KubernetesExecutor's pod template. Requests are what
+# the scheduler reserves; the limits let a fit use more when the node has it free.
+CANDIDATE_LABEL = "forest-mlops/training"
+
+
+def _pod(requests: dict[str, str], limits: dict[str, str], *, spread: bool) -> dict[str, Any]:
+    # Candidate pods carry a label and prefer nodes with fewer of them (soft: a full node
+    # must not leave a candidate Pending into the executor's pending timeout); the control
+    # plane's taint keeps it out of the count (nodeTaintsPolicy Honor).
+    spreading = (
+        [
+            k8s.V1TopologySpreadConstraint(
+                max_skew=1,
+                topology_key="kubernetes.io/hostname",
+                when_unsatisfiable="ScheduleAnyway",
+                label_selector=k8s.V1LabelSelector(match_labels={CANDIDATE_LABEL: "candidate"}),
+                node_taints_policy="Honor",
+            )
+        ]
+        if spread
+        else None
     )
+    return {
+        "pod_override": k8s.V1Pod(
+            metadata=k8s.V1ObjectMeta(labels={CANDIDATE_LABEL: "candidate"}) if spread else None,
+            spec=k8s.V1PodSpec(
+                containers=[
+                    k8s.V1Container(
+                        name="base",
+                        resources=k8s.V1ResourceRequirements(requests=requests, limits=limits),
+                    )
+                ],
+                topology_spread_constraints=spreading,
+            ),
+        )
+    }
+
+
+# Per family, from the fits measured on the 75k dev sample (bench/training.py; one process
+# peaks near 0.6 GB, the task runner adds its own): the forests fit with two joblib workers,
+# HistGradientBoosting on one OpenMP thread (training.threads), so one core is its ceiling.
+CANDIDATE_PODS = {
+    candidates.EXTRA_TREES: _pod(
+        {"cpu": "450m", "memory": "1Gi"}, {"cpu": "2", "memory": "3Gi"}, spread=True
+    ),
+    candidates.RANDOM_FOREST: _pod(
+        {"cpu": "450m", "memory": "1Gi"}, {"cpu": "2", "memory": "3Gi"}, spread=True
+    ),
+    candidates.HIST_GRADIENT_BOOSTING: _pod(
+        {"cpu": "450m", "memory": "768Mi"}, {"cpu": "1", "memory": "2Gi"}, spread=True
+    ),
 }
+# The evaluate step refits the winner on 85 % of the rows: sized like the retraining Job,
+# which runs the whole search in one pod (k8s/, tests/platform/test_k8s_manifests.py).
+TRAINING_POD = _pod(
+    {"cpu": "750m", "memory": "1536Mi"}, {"cpu": "2", "memory": "6Gi"}, spread=False
+)
 
 
 def _settings() -> Any:
     from forest_mlops.training.settings import TrainingSettings
 
-    return TrainingSettings()
+    # The profile the mapped tasks were expanded from, whatever a worker's environment says.
+    return TrainingSettings(profile=PROFILE)
 
 
 def _context(run: dict[str, Any]) -> Any:
@@ -83,6 +139,13 @@ def _mark_parent_failed(context: Any) -> None:
         workflow.fail_run(_settings(), _context(run))
 
 
+def _candidate_failed(context: Any) -> None:
+    """A candidate that failed after its retries fails alone: the parent run stays open for the
+    others (the failure is on the parent run as its placement tag, and in the task's log)."""
+    ti = context["ti"]
+    log.warning("candidate %s failed for good; the others still compete", ti.map_index)
+
+
 @dag(
     dag_id="forest_cover_model_training",
     schedule=[FOREST_COVER_DATA],
@@ -90,6 +153,7 @@ def _mark_parent_failed(context: Any) -> None:
     catchup=False,
     # One training at a time: two runs would race for the champion alias.
     max_active_runs=1,
+    max_active_tasks=MAX_PODS,
     # Runs as soon as it is deployed: Airflow's default (dags_are_paused_at_creation) would
     # leave a fresh install collecting, training and serving nothing until someone unpauses.
     is_paused_upon_creation=False,
@@ -111,19 +175,27 @@ def forest_cover_model_training() -> None:
         context = workflow.prepare(_settings(), trigger="airflow", dag_run_id=dag_run_id)
         return dict(context.to_dict())
 
-    @task(executor_config=TRAINING_POD, execution_timeout=dt.timedelta(minutes=30))
-    def train_candidates(run: dict[str, Any]) -> list[dict[str, Any]]:
+    @task(
+        execution_timeout=dt.timedelta(minutes=30),
+        retries=2,
+        on_failure_callback=_candidate_failed,
+    )
+    def train_candidate(run: dict[str, Any], candidate: str) -> dict[str, Any]:
         from forest_mlops.training import workflow
 
-        return workflow.train(_settings(), _context(run))
+        spec = candidates.by_name(candidate, candidates.profile(PROFILE))
+        return workflow.train_candidate(_settings(), _context(run), spec)
 
-    @task
-    def evaluate_candidates(
-        run: dict[str, Any], candidates: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    @task(
+        executor_config=TRAINING_POD,
+        execution_timeout=dt.timedelta(minutes=30),
+        # Every candidate has finished, failed or not, and at least one task upstream
+        # succeeded; when every candidate failed, the step itself fails saying so.
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+    )
+    def evaluate_candidates(run: dict[str, Any]) -> dict[str, Any]:
         from forest_mlops.training import workflow
 
-        log.info("%d candidates trained; choosing from MLflow", len(candidates))
         return workflow.evaluate_candidates(_settings(), _context(run))
 
     @task
@@ -135,9 +207,17 @@ def forest_cover_model_training() -> None:
         return dict(decision.to_dict())
 
     run = prepare()
+    trained = [
+        train_candidate.override(task_id=f"train_{family}", executor_config=CANDIDATE_PODS[family])
+        .partial(run=run)
+        .expand(candidate=names)
+        for family, names in CANDIDATES_BY_FAMILY.items()
+    ]
     # At parse time a TaskFlow call returns an XComArg, which Airflow resolves to the value the
     # task is typed with when the downstream task runs; the stubs only know the former.
-    register_and_promote(run, evaluate_candidates(run, train_candidates(run)))  # type: ignore[arg-type]
+    evaluated = evaluate_candidates(run)  # type: ignore[arg-type]
+    trained >> evaluated
+    register_and_promote(run, evaluated)  # type: ignore[arg-type]
 
 
 forest_cover_model_training()

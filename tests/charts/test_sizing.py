@@ -4,8 +4,8 @@ A pod whose requests fit no node stays Pending and its DAG run hangs. The budget
 docs/KUBERNETES.md ("at least **N CPUs and M GiB of memory**" of Docker), so the doc and the
 chart cannot drift apart. What must fit at once: every workload of the chart with
 values-kind.yaml (Airflow on; init containers counted as the scheduler counts them), kind's own
-system pods, the training task pod, a retraining Job started while it trains, and one more
-ordinary task pod.
+system pods, the training DAG's candidate pods (as many at once as its max_active_tasks) or its
+evaluate pod, a retraining Job started while it trains, and one more ordinary task pod.
 """
 
 from __future__ import annotations
@@ -76,21 +76,45 @@ def task_pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return yaml.safe_load(text)["spec"]
 
 
-def training_pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The task pod with the training task's executor_config override, as Airflow merges it."""
+def _training_dag() -> Any:
     import importlib.util
-
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-    from kubernetes.client import ApiClient
 
     path = REPO_ROOT / "dags" / "forest_cover_model_training.py"
     spec = importlib.util.spec_from_file_location("training_dag_for_sizing", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def _merged(docs: list[dict[str, Any]], override: Any) -> dict[str, Any]:
+    """The task pod with a task's executor_config override, as Airflow merges it."""
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+    from kubernetes.client import ApiClient
+
     base = PodGenerator.deserialize_model_dict({"spec": task_pod_spec(docs)})
-    pod = PodGenerator.reconcile_pods(base, module.TRAINING_POD["pod_override"])
-    return ApiClient().sanitize_for_serialization(pod)["spec"]
+    pod = PodGenerator.reconcile_pods(base, override)
+    return dict(ApiClient().sanitize_for_serialization(pod)["spec"])
+
+
+def training_pod_spec(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pod of the training DAG's evaluate step (it refits the winner), the biggest one."""
+    return _merged(docs, _training_dag().TRAINING_POD["pod_override"])
+
+
+def training_requests(docs: list[dict[str, Any]]) -> dict[str, float]:
+    """What training holds at once: the DAG's candidate pods (max_active_tasks of them, each
+    sized for its family; issue 23) or, later in the run, the evaluate step's single pod."""
+    module = _training_dag()
+    candidates = [
+        pod_requests(_merged(docs, config["pod_override"]))
+        for config in module.CANDIDATE_PODS.values()
+    ]
+    evaluate = pod_requests(training_pod_spec(docs))
+    return {
+        r: max(module.MAX_PODS * max(c[r] for c in candidates), evaluate[r])
+        for r in ("cpu", "memory")
+    }
 
 
 def retrain_job_spec() -> dict[str, Any]:
@@ -109,7 +133,7 @@ def test_everything_that_runs_at_once_fits_the_documented_cluster(
     parts = {
         "platform": platform,
         "kind system pods": KIND_SYSTEM,
-        "training task": pod_requests(training_pod_spec(docs)),
+        "training (candidate pods at once)": training_requests(docs),
         "retraining Job": pod_requests(retrain_job_spec()),
         "one more task pod": pod_requests(task_pod_spec(docs)),
     }
@@ -122,7 +146,9 @@ def test_everything_that_runs_at_once_fits_the_documented_cluster(
 def test_no_single_pod_asks_for_more_than_the_cluster(
     docs: list[dict[str, Any]], budget: dict[str, float], airflow_home: Any
 ) -> None:
-    for spec in (training_pod_spec(docs), retrain_job_spec()):
+    module = _training_dag()
+    candidates = [_merged(docs, c["pod_override"]) for c in module.CANDIDATE_PODS.values()]
+    for spec in (training_pod_spec(docs), retrain_job_spec(), *candidates):
         for container in spec["containers"]:
             limits = container["resources"]["limits"]
             assert quantity(limits["cpu"]) <= budget["cpu"]

@@ -36,3 +36,20 @@ def test_mplconfigdir_is_on_a_writable_empty_dir() -> None:
         and path.startswith(m["mountPath"].rstrip("/") + "/")
     ]
     assert mounts, f"{path} is on no writable emptyDir: {base['volumeMounts']}"
+
+
+def test_task_pods_know_their_pod_and_node_names() -> None:
+    """Training records where each candidate ran (issue 23): the task pod gets its pod and node
+    names from the downward API, after the env it shares with the other Airflow pods."""
+    docs = render_chart()
+    (cm,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and "pod-template" in d["metadata"]["name"]
+    ]
+    (text,) = cm["data"].values()
+    (base,) = yaml.safe_load(text)["spec"]["containers"]
+    fields = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in base["env"]
+        if "fieldRef" in e.get("valueFrom", {})
+    }
+    assert fields == {"FOREST_POD_NAME": "metadata.name", "FOREST_NODE_NAME": "spec.nodeName"}

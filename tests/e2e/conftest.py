@@ -287,10 +287,19 @@ def airflow_api() -> Iterator[AirflowApi]:
             api.client.close()
 
 
+def mapped_key(task_id: str, map_index: Any) -> str:
+    """How TaskPodWatcher keys a mapped task instance: `task[map_index]`; unmapped: task_id."""
+    index = int(map_index)
+    return f"{task_id}[{index}]" if index >= 0 else task_id
+
+
 class TaskPodWatcher:
     """Records every KubernetesExecutor pod from the API while the run goes on (the pods are
     deleted when their task ends): (dag_id, task_id, run_id, try_number) -> pod names, from
-    the annotations Airflow puts on each pod (labels hold shortened, label-safe values)."""
+    the annotations Airflow puts on each pod (labels hold shortened, label-safe values). A
+    mapped task instance's task_id carries its map index, `train_extra_trees[2]` (mapped_key),
+    so each of its instances has a key of its own; each pod's node and start-up (creation to
+    its container running) are kept too."""
 
     def __init__(self) -> None:
         from kubernetes import client, config, watch
@@ -300,6 +309,8 @@ class TaskPodWatcher:
         self._watch = watch.Watch()
         self.pods: dict[tuple[str, str, str, str], set[str]] = {}
         self.phases: dict[str, str] = {}
+        self.nodes: dict[str, str] = {}
+        self.startup_seconds: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -322,15 +333,29 @@ class TaskPodWatcher:
                 ):
                     pod = event["object"]
                     notes = pod.metadata.annotations or {}
-                    key = tuple(
-                        notes.get(k, "") for k in ("dag_id", "task_id", "run_id", "try_number")
-                    )
-                    self.pods.setdefault(key, set()).add(pod.metadata.name)  # type: ignore[arg-type]
+                    task_id = mapped_key(notes.get("task_id", ""), notes.get("map_index", -1))
+                    key = (notes.get("dag_id", ""), task_id, notes.get("run_id", ""),
+                           notes.get("try_number", ""))  # fmt: skip
+                    self.pods.setdefault(key, set()).add(pod.metadata.name)
                     self.phases[pod.metadata.name] = pod.status.phase
+                    self._placement(pod)
                     if self._stop.is_set():
                         return
             except Exception:  # the API server may blink; the stream resumes
                 time.sleep(1)
+
+    def _placement(self, pod: Any) -> None:
+        name = pod.metadata.name
+        if pod.spec.node_name:
+            self.nodes[name] = pod.spec.node_name
+        for status in pod.status.container_statuses or []:
+            state = status.state
+            started = (state.running and state.running.started_at) or (
+                state.terminated and state.terminated.started_at
+            )
+            if status.name == "base" and started and name not in self.startup_seconds:
+                created = pod.metadata.creation_timestamp
+                self.startup_seconds[name] = round((started - created).total_seconds(), 1)
 
     def running(self, dag_id: str) -> list[tuple[tuple[str, str, str, str], str]]:
         return [

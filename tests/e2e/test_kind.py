@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     kill_outcome,
     kubectl,
     loads_per_batch,
+    mapped_key,
     poll,
     port_forward_command,
     readme_port_forwards,
@@ -362,7 +363,8 @@ def test_each_task_instance_ran_in_its_own_pod(task_pods: TaskPodWatcher) -> Non
                 for ti in api.task_instances(dag_id, dag_run["dag_run_id"]):
                     if ti["state"] not in ("success", "failed", "up_for_retry"):
                         continue  # skipped by a short-circuit, or not run yet: no pod
-                    key = (dag_id, ti["task_id"], dag_run["dag_run_id"], str(ti["try_number"]))
+                    task_id = mapped_key(ti["task_id"], ti.get("map_index", -1))
+                    key = (dag_id, task_id, dag_run["dag_run_id"], str(ti["try_number"]))
                     pods = task_pods.pods.get(key, set())
                     assert len(pods) == 1, f"{key}: pods {pods}"
                     seen.setdefault(f"{dag_id}.{ti['task_id']}", []).extend(sorted(pods))
@@ -373,7 +375,7 @@ def test_each_task_instance_ran_in_its_own_pod(task_pods: TaskPodWatcher) -> Non
     RESULTS["figures"]["task_pods"] = len(every_pod)
 
 
-def test_the_asset_triggers_training() -> None:
+def test_the_asset_triggers_training(task_pods: TaskPodWatcher) -> None:
     started = time.monotonic()
 
     def trained() -> Any:
@@ -386,6 +388,40 @@ def test_the_asset_triggers_training() -> None:
     done = poll("an asset-triggered training run succeeded", trained, timeout=2400, interval=15)
     phase("training_after_collection", started)
     RESULTS["figures"]["training_runs"] = len(done)
+    record_candidate_pods(task_pods, done[-1]["dag_run_id"])
+
+
+def record_candidate_pods(task_pods: TaskPodWatcher, run_id: str) -> None:
+    """Issue 23: the training run's mapped candidate tasks, one pod per candidate of the full
+    profile (the chart's default), with their nodes and start-up, into the result file."""
+    from forest_mlops.training import candidates
+
+    with airflow_api() as api:
+        tis = [t for t in api.task_instances(TRAINING, run_id) if t["task_id"].startswith("train_")]
+    pods = []
+    for ti in tis:
+        task_id = mapped_key(ti["task_id"], ti["map_index"])
+        names = sorted(task_pods.pods.get((TRAINING, task_id, run_id, str(ti["try_number"])), ()))
+        for name in names:
+            pods.append(
+                {
+                    "task": task_id,
+                    "state": ti["state"],
+                    "pod": name,
+                    "node": task_pods.nodes.get(name),
+                    "startup_seconds": task_pods.startup_seconds.get(name),
+                }
+            )
+        if ti["state"] == "success":
+            assert len(names) == 1, f"{task_id}: pods {names}"
+    RESULTS["training_candidates"] = {
+        "run_id": run_id,
+        "candidates": len(tis),
+        "pods": pods,
+        "nodes": sorted({p["node"] for p in pods if p["node"]}),
+    }
+    assert len(tis) == len(candidates.profile("full")), [t["task_id"] for t in tis]
+    assert all(t["map_index"] >= 0 for t in tis), "the candidate tasks are not mapped"
 
 
 def test_the_champion_is_registered_with_its_files_in_the_object_store() -> None:
@@ -432,8 +468,10 @@ def test_inference_serves_the_champion() -> None:
         # moments ago may still be one poll away, so wait for that version, not any version.
         ready = poll(
             f"inference loads the champion (version {STATE['champion']})",
-            lambda: httpx.get(f"{url}/ready", timeout=10).json().get("model_version")
-            == STATE["champion"],
+            lambda: (
+                httpx.get(f"{url}/ready", timeout=10).json().get("model_version")
+                == STATE["champion"]
+            ),
             timeout=600,
         )
         assert ready

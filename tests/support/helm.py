@@ -143,10 +143,16 @@ def expand_vars(text: str, env: Mapping[str, str]) -> str:
     return _VAR_REF.sub(replace, text)
 
 
+# What the downward API would give a pod that runs outside a cluster (a container started from
+# the rendered pod template): a field not listed here raises KeyError.
+FIELD_STAND_INS: dict[str, str] = {"metadata.name": "local-pod", "spec.nodeName": "local-node"}
+
+
 def container_env(docs: Sequence[Mapping[str, Any]], item: Mapping[str, Any]) -> dict[str, str]:
     """A container's environment as the kubelet would build it from the rendered objects: plain
-    values, configMapKeyRef and secretKeyRef (decoded) resolved, $(VAR) references expanded in
-    order. A reference to an object the chart does not render raises KeyError."""
+    values, configMapKeyRef and secretKeyRef (decoded) resolved, downward-API fields from
+    FIELD_STAND_INS, $(VAR) references expanded in order. A reference to an object the chart
+    does not render raises KeyError."""
     import base64
 
     env: dict[str, str] = {}
@@ -165,6 +171,8 @@ def container_env(docs: Sequence[Mapping[str, Any]], item: Mapping[str, Any]) ->
                 env[var["name"]] = str(secret["stringData"][ref["key"]])
             else:
                 env[var["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        elif "fieldRef" in source:
+            env[var["name"]] = FIELD_STAND_INS[source["fieldRef"]["fieldPath"]]
         else:
             raise KeyError(f"env {var['name']}: unsupported source {sorted(source)}")
     return env

@@ -124,8 +124,8 @@ class TestInventory:
             ref["secretKeyRef"]["name"]
             for _, c in workload_containers(docs)
             for e in c.get("env", [])
-            if (ref := e.get("valueFrom"))
-            and ref["secretKeyRef"]["key"] in {"fernet-key", "jwt-secret"}
+            if (ref := e.get("valueFrom", {})).get("secretKeyRef", {}).get("key")
+            in {"fernet-key", "jwt-secret"}
         }
         assert refs == {"my-airflow"}
 

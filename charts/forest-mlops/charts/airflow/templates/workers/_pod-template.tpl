@@ -31,6 +31,16 @@ spec:
       imagePullPolicy: {{ .Values.image.pullPolicy }}
       env:
         {{- include "airflow.taskEnv" . | nindent 8 }}
+        # Where the task runs, from the downward API: training records which pod and node each
+        # candidate ran on (forest_mlops.training.workflow.placement).
+        - name: FOREST_POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: FOREST_NODE_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: spec.nodeName
       envFrom:
         {{- include "airflow.platformEnvFrom" . | nindent 8 }}
       volumeMounts:
