@@ -271,12 +271,24 @@ def _training_figure(result: Results) -> str:
     size = training.get("model_bytes", {}).get(winner)
     size_text = f", {size / 1e6:.0f} MB logged" if size else ""
     met = "targets met" if training["targets_met"] else "**targets missed**"
+    trained = training["winner_fitted_on_train"]
+    refit = "refitted on train + validation" if training["refit"] else "fitted on train"
+    projection = training["projection"]
+    nodes = "/".join(projection)
+    projected = "/".join(f"{projection[n]['search_seconds']:.0f}" for n in projection)
+    parallel = training["parallel"]
     return (
-        f"champion {_family(winner)}{size_text}: test accuracy "
+        f"champion {_family(winner)}{size_text}, {refit}: held-out test accuracy "
         f"**{training['winner_test_accuracy']:.4f}**, macro-F1 "
-        f"**{training['winner_test_macro_f1']:.4f}** (targets {targets['accuracy']} / "
-        f"{targets['macro_f1']}); {others}; whole search **{seconds(training['total_seconds'])}** "
-        f"(budget {seconds(targets['seconds'])}); {met}"
+        f"**{training['winner_test_macro_f1']:.4f}** (goals {targets['accuracy']} / "
+        f"{targets['macro_f1']}; fitted on train alone {trained['test_accuracy']:.4f} / "
+        f"{trained['test_macro_f1']:.4f}); {others}; search one after another "
+        f"**{seconds(training['sequential_search_seconds'])}**, in {parallel['workers']} "
+        f"parallel processes {seconds(parallel['search_seconds'])} (load average "
+        f"{max(training['load_average_1m']):.0f} / {max(parallel['load_average_1m']):.0f}); "
+        f"projected on {nodes} nodes {projected} s (slowest candidate "
+        f"{seconds(training['slowest_candidate_seconds'])}, pod start-up "
+        f"{seconds(training['pod_startup']['seconds'])}); {met}"
     )
 
 
