@@ -72,9 +72,17 @@ def health(pod: Pod, port: int) -> int:
 
 # Another image's code, and the package it must fail on here.
 FOREIGN = {
-    "api-data": [("forest_mlops.training.features", "sklearn"), ("mlflow.server", "mlflow")],
-    "inference": [("forest_mlops.training.features", "sklearn"), ("mlflow.server", "flask")],
-    "mlflow": [("inference_api.app", "prometheus_client"), ("kubernetes", "kubernetes")],
+    "api-data": [
+        ("forest_mlops.training.features", "sklearn"),
+        ("mlflow.server", "mlflow"),
+        ("inference_api.app", "inference_api"),
+    ],
+    "inference": [
+        ("forest_mlops.training.features", "sklearn"),
+        ("mlflow.server", "flask"),
+        ("api_data.app", "api_data"),
+    ],
+    "mlflow": [("inference_api.app", "inference_api"), ("kubernetes", "kubernetes")],
 }
 
 
