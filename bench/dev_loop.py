@@ -83,16 +83,18 @@ def node_rx_bytes() -> int:
 
 def node_disk_bytes() -> dict[str, int]:
     """containerd's disk use on each node: image content, unpacked layers, containers."""
-    return {
-        n: int(sh(docker(), "exec", n, "du", "-sxB1", "/var/lib/containerd").split()[0])
-        for n in nodes()
-    }
+    return {n: du(n, "/var/lib/containerd") for n in nodes()}
+
+
+def du(container: str, path: str) -> int:
+    """Bytes under path in a container. containerd may remove a snapshot while du walks it
+    (seen): du then exits 1 but still prints the total of what it could read."""
+    out = sh(docker(), "exec", container, "sh", "-c", f"du -sxB1 {path} 2>/dev/null; true")
+    return int(out.split()[0])
 
 
 def registry_bytes() -> int:
-    return int(
-        sh(docker(), "exec", REGISTRY_CONTAINER, "du", "-sB1", "/var/lib/registry").split()[0]
-    )
+    return du(REGISTRY_CONTAINER, "/var/lib/registry")
 
 
 @dataclass
