@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import sys
 import textwrap
 import tomllib
@@ -589,7 +590,21 @@ def readme_e2e(result: Results) -> str:
     ]
     facts = []
     if "rows_collected" in figures:
-        facts.append(f"{num(figures['rows_collected'])} rows collected into MySQL")
+        offered = figures.get("rows_offered")
+        share = (
+            f" ({100 * figures['collected_fraction']:.1f} % of the {num(offered)} the data API "
+            "offered)"
+            if offered and "collected_fraction" in figures
+            else ""
+        )
+        facts.append(f"{num(figures['rows_collected'])} rows collected into MySQL{share}")
+    candidates = e2e.get("training_candidates")
+    if candidates:
+        families = {p["task"].split("[")[0] for p in candidates["pods"]}
+        facts.append(
+            f"one training run's {candidates['candidates']} candidates ({len(families)} "
+            f"families) each in its own pod, on {len(candidates['nodes'])} nodes"
+        )
     if task_pods:
         facts.append(f"{task_pods} task instances, each in its own pod")
     if "training_runs" in figures:
@@ -609,7 +624,56 @@ def readme_e2e(result: Results) -> str:
     return "\n".join(lines)
 
 
+def readme_dev_loop(result: Results) -> str:
+    loop = result("dev-loop")
+    step1 = loop["step1_skaffold_run"]
+    median = loop["median_seconds"]
+
+    def mb(value: float) -> str:
+        return f"{value / 1e6:,.1f} MB"
+
+    def spread(runs: list[dict[str, Any]], key: str = "seconds") -> str:
+        values = [r[key] for r in runs]
+        return f"{min(values):.1f}-{max(values):.1f}"
+
+    def moved(runs: list[dict[str, Any]]) -> str:
+        return mb(statistics.median(r["bytes_into_nodes"] for r in runs))
+
+    where = "a fresh cluster" if step1["fresh_cluster"] else "the running cluster"
+    targets = loop["targets"]
+    rows = [
+        "| step | seconds | into the nodes | target |",
+        "|---|---|---|---|",
+        f"| `skaffold run` on {where}, build cache and registry warm | {num(step1['seconds'])} "
+        f"| {mb(step1['bytes_into_nodes'])} | <= {targets['skaffold_run_fresh_cluster_s']} |",
+        f"| edit of the inference service answering (median; range) | {median['inference']:.1f} "
+        f"({spread(loop['step2_inference_edit'])}) | {moved(loop['step2_inference_edit'])} "
+        f"| <= {loop['targets']['service_edit_s']} |",
+        f"| edit of the data API answering | {median['api-data']:.1f} "
+        f"({spread(loop['step3_api_data_edit'])}) | {moved(loop['step3_api_data_edit'])} "
+        f"| <= {loop['targets']['service_edit_s']} |",
+        f"| edit of a DAG's task code running in the next task pod | {median['dag']:.0f} "
+        f"({spread(loop['step4_dag_edit'])}) | {moved(loop['step4_dag_edit'])} "
+        f"| <= {loop['targets']['dag_edit_s']} |",
+    ]
+    met = "all targets met" if loop["targets_met"] else "**not every target met**"
+    return "\n".join(
+        [
+            f"Measured with `make bench-dev-loop` ({loop['date']}, {loop['machine']}, profile "
+            f"`{loop['profile']}`, {loop['cycles']} edit cycles; bench/results/dev-loop.json): "
+            f"{met}.",
+            "",
+            *rows,
+            "",
+            f"The nodes' containerd disk use grew by {mb(loop['node_disk_growth_bytes'])} over "
+            f'the {loop["cycles"]} edit cycles (all three nodes). "Into the nodes" counts every '
+            "byte the nodes received meanwhile, pulls and the cluster's own traffic.",
+        ]
+    )
+
+
 FIGURES: dict[str, Callable[[Results], str]] = {
+    "readme-dev-loop": readme_dev_loop,
     "readme-images": readme_images,
     "readme-e2e": readme_e2e,
     "readme-table": readme_table,
