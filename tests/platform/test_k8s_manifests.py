@@ -62,6 +62,9 @@ def interpolated_env(container: dict[str, Any], secret_values: dict[str, str]) -
             env[entry["name"]] = re.sub(
                 r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), entry["value"]
             )
+        elif "fieldRef" in entry["valueFrom"]:
+            # The downward API (the pod's own name or node): the kubelet fills it per pod.
+            env[entry["name"]] = f"<field {entry['valueFrom']['fieldRef']['fieldPath']}>"
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
             key = f"{ref['name']}/{ref['key']}"
