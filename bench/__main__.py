@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 # Modules of bench/ that are not benchmarks here: `make figures` (writes the docs from the
-# results), and dev_loop, which deletes and recreates the kind cluster: `make bench-dev-loop`.
-NOT_BENCHMARKS = {"figures", "dev_loop"}
+# results), dev_loop, which deletes and recreates the kind cluster (`make bench-dev-loop`), and
+# cluster_search, figures of `make e2e`'s training runs that bench/training.py stores.
+NOT_BENCHMARKS = {"figures", "dev_loop", "cluster_search"}
 
 
 def benchmark_names() -> list[str]:

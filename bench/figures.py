@@ -289,7 +289,23 @@ def _training_figure(result: Results) -> str:
         f"{max(training['load_average_1m']):.0f} / {max(parallel['load_average_1m']):.0f}); "
         f"projected on {nodes} nodes {projected} s (slowest candidate "
         f"{seconds(training['slowest_candidate_seconds'])}, pod start-up "
-        f"{seconds(training['pod_startup']['seconds'])}); {met}"
+        f"{seconds(training['pod_startup']['seconds'])}); {_cluster_search(training)}; {met}"
+    )
+
+
+def _cluster_search(training: dict[str, Any]) -> str:
+    """The same search on the kind cluster (bench/cluster_search.py, from `make e2e`)."""
+    cluster = training.get("cluster") or {"missing": "no figures in training.json"}
+    if "missing" in cluster:
+        return f"on the kind cluster: not measured ({cluster['missing']})"
+    projection = cluster["projection_search_seconds"]
+    within = "within" if cluster["parallel_within_one_pod_plus_startup"] else "**not within**"
+    return (
+        f"on the kind cluster {len(cluster['candidates'])} candidate pods on "
+        f"{len(cluster['nodes'])} nodes took **{seconds(cluster['parallel_search_seconds'])}** "
+        f"against {seconds(cluster['one_pod_search_seconds'])} in one pod ({within} one pod "
+        f"plus the measured pod start-up, {seconds(cluster['pod_startup_seconds'])}), projected "
+        f"on {'/'.join(projection)} nodes {'/'.join(f'{v:.0f}' for v in projection.values())} s"
     )
 
 

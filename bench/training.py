@@ -43,6 +43,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench import cluster_search
+from bench.cluster_search import makespan
 from forest_mlops import database, dataset, schema, synthetic
 from forest_mlops.training import candidates as candidate_specs
 from forest_mlops.training import tracking, workflow
@@ -172,14 +174,6 @@ def train_in_parallel(
     ) as pool:
         results = list(pool.map(_train_in_own_process, jobs))
     return time.perf_counter() - started, results
-
-
-def makespan(durations: list[float], nodes: int, startup: float) -> float:
-    """Longest candidate first onto the least loaded node; each candidate pays a pod start-up."""
-    loads = [0.0] * nodes
-    for duration in sorted(durations, reverse=True):
-        loads[loads.index(min(loads))] += startup + duration
-    return max(loads)
 
 
 def projection(
@@ -315,6 +309,11 @@ def main() -> dict[str, Any]:
             "eight_nodes_seconds": slowest + PROJECTION_SLACK_SECONDS,
         },
     }
+    # The same search on the kind cluster, from the latest `make e2e` (bench.cluster_search).
+    try:
+        result["cluster"] = cluster_search.comparison(json.loads(cluster_search.E2E.read_text()))
+    except (FileNotFoundError, ValueError) as exc:
+        result["cluster"] = {"missing": str(exc)}
     result["targets_met"] = (
         winner["test_accuracy"] >= TARGET_ACCURACY
         and winner["test_macro_f1"] >= TARGET_MACRO_F1
@@ -380,6 +379,10 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"slowest candidate {result['slowest_candidate_seconds']:.0f} s")
     load = ", ".join(f"{v:.1f}" for v in result["load_average_1m"])
     print(f"CPU time {result['cpu_seconds']:.0f} s on {result['cpus']} CPUs; load average {load}")
+    if "missing" in result["cluster"]:
+        print(f"on the kind cluster: {result['cluster']['missing']}")
+    else:
+        cluster_search.print_figures(result["cluster"])
     print(f"targets met: {result['targets_met']}")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.training import makespan, projection
+from bench.cluster_search import makespan
+from bench.training import projection
 
 
 def test_one_node_runs_everything_in_turn_and_enough_nodes_only_the_slowest() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import os
 import shlex
@@ -311,6 +312,7 @@ class TaskPodWatcher:
         self.phases: dict[str, str] = {}
         self.nodes: dict[str, str] = {}
         self.startup_seconds: dict[str, float] = {}
+        self.created: dict[str, datetime.datetime] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -346,6 +348,7 @@ class TaskPodWatcher:
 
     def _placement(self, pod: Any) -> None:
         name = pod.metadata.name
+        self.created.setdefault(name, pod.metadata.creation_timestamp)
         if pod.spec.node_name:
             self.nodes[name] = pod.spec.node_name
         for status in pod.status.container_statuses or []:

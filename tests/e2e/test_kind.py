@@ -11,6 +11,7 @@ without skaffold reaches Ready. Figures and outcomes go to bench/results/e2e-kin
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 import subprocess
@@ -403,6 +404,8 @@ def record_candidate_pods(task_pods: TaskPodWatcher, run_id: str) -> None:
         task_id = mapped_key(ti["task_id"], ti["map_index"])
         names = sorted(task_pods.pods.get((TRAINING, task_id, run_id, str(ti["try_number"])), ()))
         for name in names:
+            created = task_pods.created.get(name)
+            started, ended = ti.get("start_date"), ti.get("end_date")
             pods.append(
                 {
                     "task": task_id,
@@ -410,15 +413,31 @@ def record_candidate_pods(task_pods: TaskPodWatcher, run_id: str) -> None:
                     "pod": name,
                     "node": task_pods.nodes.get(name),
                     "startup_seconds": task_pods.startup_seconds.get(name),
+                    # Pod created -> the task started in it (container start, the task
+                    # runner's imports): what one more pod costs before its work begins.
+                    "pod_created": created.isoformat() if created else None,
+                    "task_started": started,
+                    "task_ended": ended,
+                    "task_seconds": ti.get("duration"),
+                    "pod_to_task_seconds": (
+                        round((dt.datetime.fromisoformat(started) - created).total_seconds(), 1)
+                        if created and started
+                        else None
+                    ),
                 }
             )
         if ti["state"] == "success":
             assert len(names) == 1, f"{task_id}: pods {names}"
+    with forward(f"{RELEASE}-mlflow", 5000) as url:
+        parent = parent_run(url, f"tags.`airflow.dag_run_id` = '{run_id}'")
     RESULTS["training_candidates"] = {
         "run_id": run_id,
         "candidates": len(tis),
         "pods": pods,
         "nodes": sorted({p["node"] for p in pods if p["node"]}),
+        # Each candidate's fit-and-log time inside its pod (the parent run's placement tags).
+        "placements": placements(parent),
+        "rows_used": tag(parent, "data.rows_used"),
     }
     assert len(tis) == len(candidates.profile("full")), [t["task_id"] for t in tis]
     assert all(t["map_index"] >= 0 for t in tis), "the candidate tasks are not mapped"
@@ -563,6 +582,53 @@ def test_make_retrain_completes_and_records_the_decision() -> None:
     ]
     assert decisions, "the retraining run recorded no promotion.decision"
     RESULTS["figures"]["retrain_decision"] = decisions[0]
+    # Issue 23: the same search in one pod (the Job trains every candidate one after another),
+    # for bench/training.py's parallel-pods-vs-one-pod comparison.
+    parents = [
+        r
+        for r in answer.json().get("runs", [])
+        if tag(r, "training.role") == "parent" and tag(r, "training.trigger") == "cli"
+    ]
+    assert len(parents) == 1, f"{len(parents)} parent runs of the retraining Job"
+    parent = parents[0]
+    RESULTS["training_one_pod"] = {
+        "placements": placements(parent),
+        "rows_used": tag(parent, "data.rows_used"),
+        "run_seconds": (parent["info"]["end_time"] - parent["info"]["start_time"]) / 1000,
+    }
+
+
+def tag(run: dict[str, Any], key: str) -> str | None:
+    return next((t["value"] for t in run["data"].get("tags", []) if t["key"] == key), None)
+
+
+def placements(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Candidate name -> {status, seconds, pod, node} from a parent run's placement tags."""
+    return {
+        t["key"].removeprefix("placement."): json.loads(t["value"])
+        for t in run["data"].get("tags", [])
+        if t["key"].startswith("placement.")
+    }
+
+
+def parent_run(url: str, condition: str) -> dict[str, Any]:
+    """The one parent training run matching an MLflow search condition, in any experiment."""
+    experiments = httpx.get(
+        f"{url}/api/2.0/mlflow/experiments/search", params={"max_results": 100}, timeout=30
+    ).json()["experiments"]
+    answer = httpx.post(
+        f"{url}/api/2.0/mlflow/runs/search",
+        timeout=30,
+        json={
+            "experiment_ids": [e["experiment_id"] for e in experiments],
+            "filter": f"{condition} and tags.`training.role` = 'parent'",
+            "max_results": 5,
+        },
+    )
+    answer.raise_for_status()
+    runs = answer.json().get("runs", [])
+    assert len(runs) == 1, f"{len(runs)} parent runs match {condition}"
+    return dict(runs[0])
 
 
 def generated_secrets(namespace: str = NAMESPACE) -> dict[str, dict[str, str]]:
