@@ -21,7 +21,7 @@ that the classes are the same on the rows it is given and refuses (NotCompilable
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,8 @@ import pandas as pd
 from forest_mlops import schema
 from forest_mlops.serving import compiled
 from forest_mlops.serving.compiled import Encoding, NotCompilableError
+from forest_mlops.serving.tree_ensemble import TreeEnsembleBuilder
 from forest_mlops.terrain import DERIVED_COLUMNS, derived_values
-
-_ML_DOMAIN: Final = "ai.onnx.ml"
 
 
 def matrix64(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
@@ -51,89 +50,29 @@ def matrix64(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
 
 def boosting_to_onnx(model: Any, n_features: int) -> bytes:
     """One ai.onnx.ml TreeEnsemble (opset 5, double) summing every tree into its class's score."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    n_classes = len(model.classes_)
-    feature: list[np.ndarray[Any, Any]] = []
-    split: list[np.ndarray[Any, Any]] = []
-    true_ids: list[np.ndarray[Any, Any]] = []
-    false_ids: list[np.ndarray[Any, Any]] = []
-    true_leaf: list[np.ndarray[Any, Any]] = []
-    false_leaf: list[np.ndarray[Any, Any]] = []
-    leaf_target: list[np.ndarray[Any, Any]] = []
-    leaf_weight: list[np.ndarray[Any, Any]] = []
-    roots: list[int] = []
-    node_base = leaf_base = 0
+    builder = TreeEnsembleBuilder(np.float64)
     for iteration in model._predictors:
         for class_id, predictor in enumerate(iteration):
             nodes = predictor.nodes
             if np.any(nodes["is_categorical"]):
                 raise NotCompilableError("a tree splits on native categories")
             is_leaf = nodes["is_leaf"].astype(bool)
-            index = np.empty(len(nodes), dtype=np.int64)
-            index[~is_leaf] = node_base + np.arange(int((~is_leaf).sum()))
-            index[is_leaf] = leaf_base + np.arange(int(is_leaf.sum()))
-            interior = np.flatnonzero(~is_leaf)
-            if interior.size == 0:  # a one-leaf tree: both branches of one node are that leaf
-                feature.append(np.zeros(1, np.int64))
-                split.append(np.zeros(1, np.float64))
-                for ids in (true_ids, false_ids):
-                    ids.append(index[:1])
-                for flags in (true_leaf, false_leaf):
-                    flags.append(np.ones(1, np.int64))
-                roots.append(node_base)
-                node_base += 1
-            else:
-                left = nodes["left"][interior].astype(np.int64)
-                right = nodes["right"][interior].astype(np.int64)
-                feature.append(nodes["feature_idx"][interior].astype(np.int64))
-                split.append(nodes["num_threshold"][interior].astype(np.float64))
-                true_ids.append(index[left])
-                false_ids.append(index[right])
-                true_leaf.append(is_leaf[left].astype(np.int64))
-                false_leaf.append(is_leaf[right].astype(np.int64))
-                roots.append(int(index[0]))
-                node_base += interior.size
-            leaf_target.append(np.full(int(is_leaf.sum()), class_id, dtype=np.int64))
-            leaf_weight.append(nodes["value"][is_leaf].astype(np.float64))
-            leaf_base += int(is_leaf.sum())
-
-    def joined(parts: Sequence[np.ndarray[Any, Any]]) -> list[int]:
-        return [int(v) for v in np.concatenate(parts)]
-
-    splits = np.concatenate(split)
-    ensemble = helper.make_node(
-        "TreeEnsemble",
-        ["X"],
-        ["scores"],
-        domain=_ML_DOMAIN,
-        n_targets=n_classes,
-        aggregate_function=1,  # SUM
-        post_transform=0,  # NONE: the baseline and the softmax are added in numpy
-        tree_roots=roots,
-        nodes_featureids=joined(feature),
-        nodes_splits=numpy_helper.from_array(splits),
-        nodes_modes=numpy_helper.from_array(np.zeros(splits.size, dtype=np.uint8)),  # LEQ
-        nodes_truenodeids=joined(true_ids),
-        nodes_falsenodeids=joined(false_ids),
-        nodes_trueleafs=joined(true_leaf),
-        nodes_falseleafs=joined(false_leaf),
-        leaf_targetids=joined(leaf_target),
-        leaf_weights=numpy_helper.from_array(np.concatenate(leaf_weight)),
+            builder.add_tree(
+                is_leaf=is_leaf,
+                left=nodes["left"],
+                right=nodes["right"],
+                feature=nodes["feature_idx"],
+                threshold=nodes["num_threshold"],
+                leaf_targets=np.full(int(is_leaf.sum()), class_id),
+                leaf_weights=nodes["value"][is_leaf],
+            )
+    return builder.to_onnx(
+        n_features=n_features,
+        n_targets=len(model.classes_),
+        output="scores",
+        graph="boosting",
+        producer="forest_mlops.serving.boosting",
     )
-    graph = helper.make_graph(
-        [ensemble],
-        "boosting",
-        [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, n_features])],
-        [helper.make_tensor_value_info("scores", TensorProto.DOUBLE, [None, n_classes])],
-    )
-    onnx_model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(_ML_DOMAIN, 5)],
-        producer_name="forest_mlops.serving.boosting",
-    )
-    onnx_model.ir_version = 10
-    return bytes(onnx_model.SerializeToString())
 
 
 class CompiledBoosting:

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from forest_mlops import schema
+from forest_mlops.serving.tree_ensemble import TreeEnsembleBuilder
 from forest_mlops.terrain import DERIVED_COLUMNS, derived_values
 
 ONNX_FILE: Final = "forest.onnx"
-_ML_DOMAIN: Final = "ai.onnx.ml"
 
 
 class NotCompilableError(ValueError):
@@ -117,87 +117,29 @@ def _threshold_below(thresholds: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def forest_to_onnx(forest: Any, n_features: int) -> bytes:
     """One ai.onnx.ml TreeEnsemble (opset 5) summing one vote per tree into n_classes outputs."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    n_classes = len(forest.classes_)
-    feature: list[np.ndarray[Any, Any]] = []
-    split: list[np.ndarray[Any, Any]] = []
-    true_ids: list[np.ndarray[Any, Any]] = []
-    false_ids: list[np.ndarray[Any, Any]] = []
-    true_leaf: list[np.ndarray[Any, Any]] = []
-    false_leaf: list[np.ndarray[Any, Any]] = []
-    leaf_target: list[np.ndarray[Any, Any]] = []
-    roots: list[int] = []
-    node_base = leaf_base = 0
+    builder = TreeEnsembleBuilder(np.float32)
     for tree in (e.tree_ for e in forest.estimators_):
-        left, right = tree.children_left, tree.children_right
-        is_leaf = left == -1
+        is_leaf = tree.children_left == -1
         values = tree.value[:, 0, :]
         if np.any((values[is_leaf] > 0).sum(axis=1) != 1):
             raise NotCompilableError("a tree has an impure leaf; its vote is not one class")
-        # Interior nodes and leaves get their own consecutive numbering, tree after tree.
-        index = np.empty(tree.node_count, dtype=np.int64)
-        index[~is_leaf] = node_base + np.arange(int((~is_leaf).sum()))
-        index[is_leaf] = leaf_base + np.arange(int(is_leaf.sum()))
-        interior = np.flatnonzero(~is_leaf)
-        if interior.size == 0:  # a one-leaf tree: one node whose both branches are that leaf
-            feature.append(np.zeros(1, np.int64))
-            split.append(np.zeros(1, np.float32))
-            for ids in (true_ids, false_ids):
-                ids.append(index[:1])
-            for flags in (true_leaf, false_leaf):
-                flags.append(np.ones(1, np.int64))
-            roots.append(node_base)
-            node_base += 1
-        else:
-            feature.append(tree.feature[interior].astype(np.int64))
-            split.append(_threshold_below(tree.threshold[interior]))
-            true_ids.append(index[left[interior]])
-            false_ids.append(index[right[interior]])
-            true_leaf.append(is_leaf[left[interior]].astype(np.int64))
-            false_leaf.append(is_leaf[right[interior]].astype(np.int64))
-            roots.append(int(index[0]))
-            node_base += interior.size
-        leaf_target.append(np.argmax(values[is_leaf], axis=1).astype(np.int64))
-        leaf_base += int(is_leaf.sum())
-
-    def joined(parts: Sequence[np.ndarray[Any, Any]]) -> list[int]:
-        return [int(v) for v in np.concatenate(parts)]
-
-    splits = np.concatenate(split)
-    targets = np.concatenate(leaf_target)
-    ensemble = helper.make_node(
-        "TreeEnsemble",
-        ["X"],
-        ["votes"],
-        domain=_ML_DOMAIN,
-        n_targets=n_classes,
-        aggregate_function=1,  # SUM
-        post_transform=0,  # NONE
-        tree_roots=roots,
-        nodes_featureids=joined(feature),
-        nodes_splits=numpy_helper.from_array(splits),
-        nodes_modes=numpy_helper.from_array(np.zeros(splits.size, dtype=np.uint8)),  # LEQ
-        nodes_truenodeids=joined(true_ids),
-        nodes_falsenodeids=joined(false_ids),
-        nodes_trueleafs=joined(true_leaf),
-        nodes_falseleafs=joined(false_leaf),
-        leaf_targetids=[int(v) for v in targets],
-        leaf_weights=numpy_helper.from_array(np.ones(targets.size, dtype=np.float32)),
+        votes = np.argmax(values[is_leaf], axis=1)
+        builder.add_tree(
+            is_leaf=is_leaf,
+            left=tree.children_left,
+            right=tree.children_right,
+            feature=tree.feature,
+            threshold=_threshold_below(tree.threshold),
+            leaf_targets=votes,
+            leaf_weights=np.ones(votes.size),
+        )
+    return builder.to_onnx(
+        n_features=n_features,
+        n_targets=len(forest.classes_),
+        output="votes",
+        graph="forest",
+        producer="forest_mlops.serving.compiled",
     )
-    graph = helper.make_graph(
-        [ensemble],
-        "forest",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, n_features])],
-        [helper.make_tensor_value_info("votes", TensorProto.FLOAT, [None, n_classes])],
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(_ML_DOMAIN, 5)],
-        producer_name="forest_mlops.serving.compiled",
-    )
-    model.ir_version = 10
-    return bytes(model.SerializeToString())
 
 
 def model_threads() -> int:
