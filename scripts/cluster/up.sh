@@ -53,25 +53,9 @@ if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
     --config "$REPO_DIR/kind-config.yaml" --image "$NODE_IMAGE_NAME" --wait 5m
 fi
 
-# A pod's packet to a Service IP that no endpoint took (the Service has none yet) must be
-# refused, as kube-proxy's REJECT rule intends. Here kube-router's FORWARD rules accept pod
-# traffic before that rule is reached, so the packet leaves the node for the Docker network and
-# this machine's intercepting proxy answers "HTTP 404" with an empty body: a client that
-# connected too early (MLflow's, the Airflow task SDK's) keeps that keep-alive connection and
-# gets 404s for ever. A routing rule on each node (its pods' traffic arrives on kube-bridge;
-# kube-proxy has already DNAT'ed every Service IP that has an endpoint) answers
-# "no route to host" instead. Routing rules do not outlive a node's restart: ensured each time.
-service_subnet=$("$KUBECTL" --context "kind-$CLUSTER_NAME" -n kube-system get configmap \
-  kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' | sed -n 's/^ *serviceSubnet: *//p')
-[[ -n "$service_subnet" ]] || die "no serviceSubnet in kubeadm-config"
-for node in $(PATH="$(dirname "$DOCKER"):$PATH" "$KIND" get nodes --name "$CLUSTER_NAME"); do
-  if "$DOCKER" exec "$node" ip rule show | grep -q "to $service_subnet iif kube-bridge unreachable"; then
-    say "node $node: Service IPs without endpoints already unreachable from pods"
-  else
-    "$DOCKER" exec "$node" ip rule add pref 100 iif kube-bridge to "$service_subnet" unreachable
-    say "node $node: Service IPs without endpoints made unreachable from pods ($service_subnet)"
-  fi
-done
+# Service IPs without endpoints refused, not answered by this machine's proxy (the script says
+# why); a node restart drops the rule, so this runs on an existing cluster too.
+bash "$CLUSTER_DIR/service-routes.sh" "$CLUSTER_NAME"
 phase "local registry" bash "$CLUSTER_DIR/registry.sh"
 "$KUBECTL" --context "kind-$CLUSTER_NAME" get nodes -o wide
 say "ready in $(($(date +%s) - start)) s: kube context kind-$CLUSTER_NAME, registry $REGISTRY (kubeconfig ${KUBECONFIG:-$HOME/.kube/config}); kubectl: $KUBECTL"

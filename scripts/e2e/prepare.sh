@@ -25,6 +25,8 @@ context=kind-$cluster
 "$KUBECTL" --context "$context" get nodes >/dev/null || { say "cluster $context does not answer: make cluster"; exit 2; }
 
 curl -fsS "http://$REGISTRY/v2/" >/dev/null || { say "the cluster's registry $REGISTRY does not answer: make cluster"; exit 2; }
+# The nodes restart with the Docker engine and lose this routing rule (make cluster adds it).
+bash scripts/cluster/service-routes.sh "$cluster"
 
 # skaffold calls docker (BuildKit), helm and kubectl from PATH; it pushes to the registry.
 docker_bin=$(bash scripts/docker-engine.sh --client)
