@@ -11,8 +11,9 @@ Runs `make images` (scripts/images/build.sh) on this machine's Docker engine:
 Then the size of each project image and each stand-in (`docker image inspect`, uncompressed),
 each project image's base (the Python or Airflow image it is built FROM, official or stand-in)
 and its size above that base, against the goals of issue 20; and the layers the three service
-images share: images/services/Dockerfile's `base` stage, built again from the cache (no step
-runs) and tagged for a moment, whose layers must be the first layers of all three.
+images share: the `base` stage their three Dockerfiles hold line for line (images/mlflow's is
+built here), again from the cache (no step runs) and tagged for a moment, whose layers must be
+the first layers of all three.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def shared_base(client: str, python_image: str, tag: str) -> dict[str, Any]:
     """The `base` stage of the service images (python base, user, venv, shared dependencies):
     its size, and whether its layers are the first layers of each service image."""
     name = "forest-mlops-bench/services-base:measure"
-    build = ["build", "--network", "host", "--quiet", "-f", "images/services/Dockerfile"]
+    build = ["build", "--network", "host", "--quiet", "-f", "images/mlflow/Dockerfile"]
     target = ["--target", "base", "--build-arg", f"PYTHON_IMAGE={python_image}", "-t", name]
     subprocess.run(
         [client, *build, *target, "."],

@@ -11,8 +11,9 @@ on the bare base images, before anything is installed).
                                           (see prune_tests); MB freed on stderr
 
 Each entry is written on one line with its hashes, so `pip install --no-deps --require-hashes
--r` installs exactly the locked files. Why: images/services/Dockerfile installs what its three
-services share once, in a base layer they all build on, then each service's rest on top;
+-r` installs exactly the locked files. Why: the three service images (images/mlflow, api-data,
+inference) install what they share once, in a base layer they all build on (the same first
+stages in their three Dockerfiles), then each service's rest on top;
 images/airflow/Dockerfile installs only what the Airflow base image lacks.
 """
 

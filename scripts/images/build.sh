@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `make images`: the four project images, built the way skaffold.yaml builds them (same
-# Dockerfiles, targets and context: the repository root), tagged forest-mlops/<name>:dev and
+# Dockerfiles and context: the repository root), tagged forest-mlops/<name>:dev and
 # forest-mlops/<name>:<image id> (a content tag: an unchanged build keeps it). Before them, the
 # base images (official when pullable, else stand-ins: scripts/images/standins.sh) and the
 # MariaDB and S3 stand-ins the container tests and local runs use.
 #
-# api-data's dataset (DATASET_SOURCE of images/services/Dockerfile):
+# api-data's dataset (DATASET_SOURCE of images/api-data/Dockerfile):
 #   DATASET_SOURCE=download|synthetic|file   default: file when a dataset file is found, else
 #                                            synthetic (download needs the UCI site, offline here)
 #   FOREST_DATASET_FILE=PATH                 the file for `file`; default
@@ -45,19 +45,17 @@ echo "images: api-data dataset: $DATASET_SOURCE${dataset_image:+ ($dataset_file)
 
 # Cold: a new COLD_BUILD_ID misses the cache from each Dockerfile's first steps on, so every
 # step runs once, as in a first build. Not `--no-cache`: that would build the services' shared
-# `base` stage once per target, and the three images would no longer share its layers.
+# `base` stage once per Dockerfile, and the three images would no longer share its layers.
 cache_args=()
 [[ -n "${FOREST_IMAGES_NO_CACHE:-}" ]] && cache_args=(--build-arg "COLD_BUILD_ID=$(date +%s%N)")
 
-# build NAME DOCKERFILE TARGET [ARGS...]
+# build NAME [ARGS...]: images/NAME/Dockerfile
 build() {
-  local name=$1 dockerfile=$2 target=$3
-  shift 3
-  local target_args=()
-  [[ -n "$target" ]] && target_args=(--target "$target")
+  local name=$1
+  shift
   local t0=$SECONDS
-  if ! "$docker_bin" build --network host --progress plain "${cache_args[@]}" -f "$dockerfile" \
-    "${target_args[@]}" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "$@" \
+  if ! "$docker_bin" build --network host --progress plain "${cache_args[@]}" -f "images/$name/Dockerfile" \
+    --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "$@" \
     -t "forest-mlops/$name:$tag" . >"$log_dir/$name.log" 2>&1; then
     tail -40 "$log_dir/$name.log" >&2
     echo "images: forest-mlops/$name failed (log: $log_dir/$name.log)" >&2
@@ -71,11 +69,11 @@ build() {
   echo "images: forest-mlops/$name:$tag = forest-mlops/$name:${id:7:12} in $((SECONDS - t0)) s ($cached of $steps steps cached)"
 }
 
-# Order and targets of skaffold.yaml's artifacts.
-build airflow images/airflow/Dockerfile "" --build-arg "AIRFLOW_IMAGE=$AIRFLOW_IMAGE"
-build mlflow images/services/Dockerfile mlflow
-build api-data images/services/Dockerfile api-data "${dataset_args[@]}"
-build inference images/services/Dockerfile inference
+# The order of skaffold.yaml's artifacts.
+build airflow --build-arg "AIRFLOW_IMAGE=$AIRFLOW_IMAGE"
+build mlflow
+build api-data "${dataset_args[@]}"
+build inference
 rm -rf "$log_dir"
 if ((built > 0)); then kind=cold; else kind=warm; fi
 echo "images: done in $((SECONDS - started)) s ($kind: $built stand-in(s) built, $reused reused; cached steps above)"

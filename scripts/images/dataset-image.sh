@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Wraps a dataset file (course layout, gzipped CSV) in an image FROM scratch whose only file is
-# /covertype.csv.gz, for `images/services/Dockerfile --build-arg DATASET_SOURCE=file
+# /covertype.csv.gz, for `images/api-data/Dockerfile --build-arg DATASET_SOURCE=file
 # --build-arg DATASET_IMAGE=<name>`. The image name carries the file's digest, so an unchanged
 # file is never rebuilt. Prints the image name.  Usage: dataset-image.sh FILE
 set -euo pipefail

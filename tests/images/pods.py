@@ -37,9 +37,12 @@ DOCKER = (
 def docker(
     *args: str, check: bool = True, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
+    # BuildKit for any build, as make images and skaffold build: the Dockerfiles use RUN
+    # --mount, which the legacy builder refuses (it also builds every stage before --target).
     proc = subprocess.run(
-        [DOCKER, *args], capture_output=True, text=True, check=False, timeout=timeout
-    )
+        [DOCKER, *args], capture_output=True, text=True, check=False, timeout=timeout,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+    )  # fmt: skip
     if check and proc.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args[:3])}...: {proc.stderr.strip()}")
     return proc

@@ -34,9 +34,9 @@ def python_base() -> str:
     ("dockerfile", "stage", "service"),
     [
         ("images/airflow/Dockerfile", "wheel", None),
-        ("images/services/Dockerfile", "wheel", None),
-        ("images/services/Dockerfile", "wheel-api-data", "api_data"),
-        ("images/services/Dockerfile", "wheel-inference", "inference_api"),
+        ("images/mlflow/Dockerfile", "wheel", None),
+        ("images/api-data/Dockerfile", "wheel", "api_data"),
+        ("images/inference/Dockerfile", "wheel", "inference_api"),
     ],
 )
 def test_the_wheel_builds_from_the_build_context_and_carries_the_schema(

@@ -19,7 +19,10 @@ DIRECTIVE = re.compile(r"^#\s*syntax\s*=", re.IGNORECASE)
 
 
 def test_the_images_folder_has_the_project_and_stand_in_dockerfiles() -> None:
-    assert {"images/airflow/Dockerfile", "images/services/Dockerfile"} <= set(DOCKERFILES)
+    project = {
+        f"images/{name}/Dockerfile" for name in ("airflow", "mlflow", "api-data", "inference")
+    }
+    assert project <= set(DOCKERFILES)
 
 
 @pytest.mark.parametrize("path", DOCKERFILES)

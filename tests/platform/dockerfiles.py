@@ -16,16 +16,18 @@ from functools import cache
 
 from tests.support.helm import REPO_ROOT
 
-SERVICES_DOCKERFILE = "images/services/Dockerfile"
 # Each project image: the Dockerfile (relative to the repository root, the build context) and
-# the target skaffold builds (None: the last stage).
+# the target skaffold builds (None: the last stage). One Dockerfile per image: skaffold counts
+# every COPY of a Dockerfile as an input of each artifact built from it, whatever the target.
 IMAGES: dict[str, tuple[str, str | None]] = {
     "airflow": ("images/airflow/Dockerfile", None),
-    "mlflow": (SERVICES_DOCKERFILE, "mlflow"),
-    "api-data": (SERVICES_DOCKERFILE, "api-data"),
-    "inference": (SERVICES_DOCKERFILE, "inference"),
+    "mlflow": ("images/mlflow/Dockerfile", None),
+    "api-data": ("images/api-data/Dockerfile", None),
+    "inference": ("images/inference/Dockerfile", None),
 }
 SERVICE_IMAGES = ["mlflow", "api-data", "inference"]
+# The stages the three service Dockerfiles hold identically (their layers are then shared).
+SHARED_STAGES = ["requirements", "base"]
 DOCKERFILES = sorted({path for path, _ in IMAGES.values()})
 
 Instruction = tuple[str, str]

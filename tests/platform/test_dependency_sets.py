@@ -26,7 +26,7 @@ import pytest
 from forest_mlops import schema, synthetic
 from tests.support.helm import REPO_ROOT
 
-# The extra each image installs (images/services/Dockerfile, images/airflow/Dockerfile).
+# The extra each image installs (images/<image>/Dockerfile).
 IMAGE_EXTRA = {
     "api-data": "api-data",
     "inference": "inference",

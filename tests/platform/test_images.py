@@ -1,12 +1,13 @@
 """The project images: lint, pinning, layer order, users, and the locked versions they install.
 
-Two Dockerfiles build the four images: images/airflow/Dockerfile, and images/services/Dockerfile
-with one target per service (mlflow, api-data, inference). No Docker daemon runs here, so the
-images are not built in the suite; what the build would do is checked from the Dockerfiles
-themselves, per image (per target: the stages BuildKit builds for it and the config it inherits,
-tests/platform/dockerfiles.py): hadolint, the `uv export` command each image runs (run here on
-the same uv.lock, its pins compared with the lock and with this venv, which the tests use), and
-agreement with the chart that runs the images (user, port, health path, dataset).
+One Dockerfile per image: images/<image>/Dockerfile (airflow, mlflow, api-data, inference); the
+three service Dockerfiles open with the same stages, so their images share those layers. No
+Docker daemon runs here, so the images are not built in the suite; what the build would do is
+checked from the Dockerfiles themselves, per image (the stages BuildKit builds for it and the
+config it inherits, tests/platform/dockerfiles.py): hadolint, the `uv export` command each image
+runs (run here on the same uv.lock, its pins compared with the lock and with this venv, which
+the tests use), and agreement with the chart that runs the images (user, port, health path,
+dataset).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from tests.platform.dockerfiles import (
     DOCKERFILES,
     IMAGES,
     SERVICE_IMAGES,
-    SERVICES_DOCKERFILE,
+    SHARED_STAGES,
     arg_defaults,
     image_config,
     instructions,
@@ -164,32 +165,40 @@ def test_every_stage_a_build_reads_from_is_defined_before_it(path: str) -> None:
             defined.append(stage.name)
 
 
-def test_each_service_is_a_target_of_the_shared_dockerfile() -> None:
-    assert {IMAGES[image] for image in SERVICE_IMAGES} == {
-        (SERVICES_DOCKERFILE, image) for image in SERVICE_IMAGES
+def test_the_service_dockerfiles_open_with_the_same_shared_stages() -> None:
+    """BuildKit keys its cache by instruction and content, not by Dockerfile: identical first
+    stages give the three images the same base layers (built, pushed and pulled once). A stage
+    edited in one Dockerfile only would silently give that image a base of its own."""
+    opening = {
+        image: [(s.base, s.name, s.body) for s in stages(dockerfile(image))][: len(SHARED_STAGES)]
+        for image in SERVICE_IMAGES
     }
-    names = stage_names(read(SERVICES_DOCKERFILE))
-    assert set(SERVICE_IMAGES) <= set(names)
-    # The three build on the very same `base` stage (the shared dependencies: its layers are
-    # built once and shared), then each adds its own set (`<image>-deps`) and its own stage.
+    assert [name for _, name, _ in opening["mlflow"]] == SHARED_STAGES
+    assert opening["api-data"] == opening["mlflow"] == opening["inference"]
+    # The global ARGs before the first FROM choose the base image: the same default in all.
+    bases = {arg_defaults(instructions(dockerfile(i)))["PYTHON_IMAGE"] for i in SERVICE_IMAGES}
+    assert len(bases) == 1, bases
+    # Then each service: its own set on `base` (`<image>-deps`), then its own stage.
     for image in SERVICE_IMAGES:
         chain = [stage.name for stage in lineage(dockerfile(image), image)]
         assert chain == ["base", f"{image}-deps", image], image
+        assert stages(dockerfile(image))[-1].name == image, "the image is the last stage"
 
 
-def test_the_base_installs_the_shared_entries_and_each_service_only_the_rest() -> None:
+@pytest.mark.parametrize("image", SERVICE_IMAGES)
+def test_the_base_installs_the_shared_entries_and_each_service_only_the_rest(image: str) -> None:
     """What each stage installs: `base` the entries all three services' sets hold
     (images/requirements.py split of their exports), `<image>-deps` the rest of its own."""
-    text = read(SERVICES_DOCKERFILE)
+    text = dockerfile(image)
     (split,) = [
         rest
         for stage in stages(text)
         for word, rest in stage.body
         if word == "RUN" and "requirements.py split" in rest
     ]
-    exported = {image: f"/export/{IMAGE_EXTRA[image]}.txt" for image in SERVICE_IMAGES}
-    for image, path in exported.items():
-        assert f"--extra {IMAGE_EXTRA[image]} --output-file {path}" in split
+    exported = {i: f"/export/{IMAGE_EXTRA[i]}.txt" for i in SERVICE_IMAGES}
+    for service, path in exported.items():
+        assert f"--extra {IMAGE_EXTRA[service]} --output-file {path}" in split
     assert re.search(r"requirements\.py split /req " + " ".join(exported.values()), split)
 
     def installs(stage_name: str) -> list[str]:
@@ -200,27 +209,27 @@ def test_the_base_installs_the_shared_entries_and_each_service_only_the_rest() -
         ]  # fmt: skip
 
     assert installs("base") == ["/tmp/req/shared.txt"]
-    for image in SERVICE_IMAGES:
-        assert installs(f"{image}-deps") == [f"/tmp/req/{IMAGE_EXTRA[image]}.txt"]
-        own = target_stage(text, image).body
-        assert not [r for w, r in own if w == "RUN" and "--require-hashes" in r], image
+    assert installs(f"{image}-deps") == [f"/tmp/req/{IMAGE_EXTRA[image]}.txt"]
+    own = target_stage(text, image).body
+    assert not [r for w, r in own if w == "RUN" and "--require-hashes" in r], image
 
 
-# The stages that build a project wheel: the shared package, and it plus one service's.
-WHEEL_STAGES = {"wheel", "wheel-api-data", "wheel-inference"}
+# The stage that builds the project wheel (the shared package, plus the service's own).
+WHEEL_STAGES = {"wheel"}
 # Each service's own sources, and the one image they belong in.
 SERVICE_SOURCES = {"api-data/api_data/": "api-data", "inference/inference_api/": "inference"}
 
 
 @pytest.mark.parametrize("image", IMAGES)
 def test_a_services_code_is_a_build_input_of_its_own_image_only(image: str) -> None:
-    """skaffold rebuilds every image whose build reads an edited file: with the services' code
-    in every wheel, one inference edit rebuilt and rolled all four (seen in bench/dev_loop:
-    185 s for an api-data edit). So only a service's own image may COPY its sources."""
+    """skaffold rebuilds every image whose Dockerfile copies an edited file, from any stage,
+    whatever the target (skaffold issue 1120): with the services as targets of one Dockerfile,
+    an inference edit rebuilt and rolled all three (bench/dev_loop: 49 s per edit). So only a
+    service's own Dockerfile may COPY its sources, in any of its stages.
+    tests/platform/test_skaffold_binary.py asks skaffold itself for the same property."""
     copied = {
         rest.split()[0]
-        for stage in needed_stages(dockerfile(image), target(image))
-        for word, rest in stage.body
+        for word, rest in instructions(dockerfile(image))
         if word == "COPY" and not rest.startswith("--from")
     }
     for source, owner in SERVICE_SOURCES.items():

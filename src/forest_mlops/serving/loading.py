@@ -35,7 +35,7 @@ def load_for_serving(local: Path | str) -> Any:
         try:
             import sklearn  # noqa: F401
         except ModuleNotFoundError:
-            # The inference image serves the compiled form only (images/services/Dockerfile).
+            # The inference image serves the compiled form only (images/inference/Dockerfile).
             raise ModuleNotFoundError(
                 "scikit-learn is not installed here: this service serves compiled (onnx) "
                 "models only, and this version was logged as sklearn",
