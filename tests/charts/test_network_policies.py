@@ -1,8 +1,9 @@
-"""NetworkPolicies: only database clients (MLflow, inference, Airflow's task pods) reach MySQL,
-only Airflow's control plane reaches PostgreSQL (its metadata DB), only S3 clients (MLflow,
-Airflow, the bucket Job) reach MinIO, only MLflow's clients (inference, the retraining Job, the
-training DAG's task pods) reach MLflow, only Airflow's task pods reach its api-server; every pod
-of the chart is covered."""
+"""Ingress NetworkPolicies, one server at a time: only database clients (MLflow, inference,
+Airflow's task pods) reach MySQL, only Airflow's control plane reaches PostgreSQL (its metadata
+DB), only S3 clients (MLflow, Airflow, the bucket Job) reach MinIO, only MLflow's clients
+(inference, the retraining Job, the training DAG's task pods) reach MLflow, only the extraction
+DAG's task pods reach the data API, only Airflow's task pods reach its api-server; every pod of
+the chart is covered. Egress, and every flow end to end: tests/charts/test_network_flows.py."""
 
 from __future__ import annotations
 
@@ -252,13 +253,24 @@ class TestAirflowApiServer:
 
 
 class TestServices:
-    @pytest.mark.parametrize(("name", "port"), [("fm-api-data", 8000)])
-    def test_internal_services_accept_the_namespace_only(self, platform_docs, name, port):
-        policy = find(platform_docs, "NetworkPolicy", name)
-        assert selects(policy, pod_labels(platform_docs)[f"Deployment/{name}"])
-        assert policy["spec"]["ingress"] == [
-            {"from": [{"podSelector": {}}], "ports": [{"port": port, "protocol": "TCP"}]}
-        ]
+    def test_the_data_api_admits_only_the_extraction_dags_task_pods(self, full_docs, task_pods):
+        """Before issue 21 it admitted every pod of the namespace (`podSelector: {}`): the
+        MLflow, inference and training-task cases below fail on that policy."""
+        policy = find(full_docs, "NetworkPolicy", "fm-api-data")
+        pods = pod_labels(full_docs)
+        assert selects(policy, pods["Deployment/fm-api-data"])
+        assert {name for name, labels in pods.items() if admits(policy, labels, 8000)} == set()
+        assert admits(policy, task_pods["forest_cover_data_extraction"], 8000)
+        assert not admits(policy, task_pods["forest_cover_model_training"], 8000)
+        assert not admits(policy, retrain_job_labels(), 8000)
+        other = task_pods["forest_cover_data_extraction"] | {"app.kubernetes.io/instance": "x"}
+        assert not admits(policy, other, 8000)
+
+    def test_the_dag_it_admits_is_the_extraction_dag(self):
+        text = (REPO_ROOT / "dags" / "forest_cover_data_extraction.py").read_text()
+        (dag_id,) = re.findall(r'dag_id="([^"]+)"', text)
+        chart = yaml.safe_load((REPO_ROOT / "charts/forest-mlops/values.yaml").read_text())
+        assert chart["networkPolicies"]["apiDataClientDags"] == [dag_id]
 
     def test_inference_accepts_any_source_on_8001_only(self, platform_docs):
         policy = find(platform_docs, "NetworkPolicy", "fm-inference")
@@ -281,7 +293,11 @@ class TestToggle:
         assert "NetworkPolicy" not in {d["kind"] for d in docs}
 
     def test_on_in_kind_values(self, kind_docs):
-        assert sum(d["kind"] == "NetworkPolicy" for d in kind_docs) == 7
+        # 7 ingress policies; egress: the default-deny and the MySQL, S3 and MLflow clients'
+        # (the Airflow ones are not rendered without Airflow).
+        kinds = [d["spec"]["policyTypes"] for d in kind_docs if d["kind"] == "NetworkPolicy"]
+        assert kinds.count(["Ingress"]) == 7
+        assert kinds.count(["Egress"]) == 4
 
     def test_no_policy_for_a_disabled_store(self):
         docs = render_chart(

@@ -33,11 +33,15 @@ DEFAULT_INVENTORY = {
     ("Deployment", "fm-mlflow"),
     ("Job", "fm-minio-buckets-1"),
     ("NetworkPolicy", "fm-api-data"),
+    ("NetworkPolicy", "fm-default-egress"),
     ("NetworkPolicy", "fm-inference"),
     ("NetworkPolicy", "fm-minio"),
     ("NetworkPolicy", "fm-minio-buckets"),
+    ("NetworkPolicy", "fm-minio-clients-egress"),
     ("NetworkPolicy", "fm-mlflow"),
+    ("NetworkPolicy", "fm-mlflow-clients-egress"),
     ("NetworkPolicy", "fm-mysql"),
+    ("NetworkPolicy", "fm-mysql-clients-egress"),
     ("NetworkPolicy", "fm-postgresql"),
     ("PersistentVolumeClaim", "fm-api-data"),
     ("Secret", "fm-inference"),
@@ -57,6 +61,11 @@ DEFAULT_INVENTORY = {
     ("StatefulSet", "fm-mysql"),
     ("StatefulSet", "fm-postgresql"),
 }
+
+
+# The umbrella's own objects, there whatever components are on: the shared settings and the
+# release's default-deny egress policy.
+UMBRELLA = {("ConfigMap", "fm-platform"), ("NetworkPolicy", "fm-default-egress")}
 
 
 def inventory(docs: list[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -119,7 +128,7 @@ class TestRenders:
     )
     def test_one_self_sufficient_component_alone(self, component, expected):
         docs = render_chart(only(component))
-        names = inventory(docs) - {("ConfigMap", "fm-platform")}
+        names = inventory(docs) - UMBRELLA
         assert {kind for kind, _ in names} == expected
         assert all(name.startswith(f"fm-{component}") for _, name in names), sorted(names)
 
@@ -132,11 +141,11 @@ class TestRenders:
             }
         }
         docs = render_chart(values)
-        assert inventory(docs) == {
-            ("ConfigMap", "fm-platform"),
+        assert inventory(docs) == UMBRELLA | {
             ("Deployment", "fm-mlflow"),
             ("Service", "fm-mlflow"),
             ("NetworkPolicy", "fm-mlflow"),
+            ("NetworkPolicy", "fm-mlflow-clients-egress"),
         }
 
     def test_inference_alone_against_external_registry(self):
@@ -147,6 +156,7 @@ class TestRenders:
         docs = render_chart(values)
         assert {name for _, name in inventory(docs)} == {
             "fm-platform",
+            "fm-default-egress",
             "fm-inference",
         }
 
@@ -159,7 +169,7 @@ class TestRenders:
             }
         }
         docs = render_chart(values)
-        names = {name for _, name in inventory(docs)} - {"fm-platform"}
+        names = {name for _, name in inventory(docs) - UMBRELLA}
         assert names and all(name.startswith("fm-airflow") for name in names), sorted(names)
 
     def test_airflow_without_a_metadata_database_is_refused(self):

@@ -301,9 +301,12 @@ def test_every_pod_is_behind_an_ingress_network_policy(platform: Platform) -> No
     assert policies, platform.name
     for obj in workloads(platform.everything):
         labels = pod_labels(obj)
-        matching = [p for p in policies if selected(labels, p)]
+        matching = [
+            p
+            for p in policies
+            if selected(labels, p) and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        ]
         assert matching, f"{platform.name}: {obj['kind']}/{obj['metadata']['name']} is open"
-        assert all("Ingress" in p["spec"].get("policyTypes", ["Ingress"]) for p in matching)
     for policy in policies:
         for rule in policy["spec"].get("ingress", []):
             # A rule open to every source must name its ports, and only the components meant
@@ -314,6 +317,27 @@ def test_every_pod_is_behind_an_ingress_network_policy(platform: Platform) -> No
                     "app.kubernetes.io/component"
                 )
                 assert component in OPEN_TO_ANY_SOURCE, policy["metadata"]["name"]
+
+
+def test_every_pod_is_under_the_release_default_deny_egress(platform: Platform) -> None:
+    """Egress is denied to every pod (Airflow's task pods and the retraining Job included) but
+    for DNS and the flows of egress policies keyed on its labels
+    (tests/charts/test_network_flows.py checks each flow); no egress rule is open to every
+    destination on every port."""
+    policies = [doc for doc in platform.everything if doc["kind"] == "NetworkPolicy"]
+    (default,) = [p for p in policies if p["metadata"]["name"].endswith("-default-egress")]
+    release = default["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"]
+    for obj in workloads(platform.everything):
+        labels = pod_labels(obj)
+        if any(obj is k8s_obj for k8s_obj in platform.k8s):
+            # k8s/ names its release in k8s/base/release.yaml (forest-mlops), these renders
+            # theirs `fm`: the Job's pods carry the instance label kustomize sets.
+            assert "app.kubernetes.io/instance" in labels, obj["metadata"]["name"]
+            labels = labels | {"app.kubernetes.io/instance": release}
+        assert selected(labels, default), f"{platform.name}: {obj['metadata']['name']}"
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            assert rule.get("to") and rule.get("ports"), policy["metadata"]["name"]
 
 
 def test_network_policies_are_on_in_the_kind_values() -> None:
