@@ -582,8 +582,11 @@ def readme_e2e(result: Results) -> str:
     passed = [name for name, c in checks.items() if c["outcome"] == "passed"]
     versions, figures, chaos = e2e["versions"], e2e["figures"], e2e["chaos"]
     failed = ", ".join(name for name, c in checks.items() if c["outcome"] == "failed")
+    # Known gaps: checks marked xfail (strict) that failed as their reason says they must.
+    gaps = [name for name, c in checks.items() if c["outcome"] == "xfailed"]
+    known = f", {len(gaps)} known gap(s) failing as expected: {', '.join(gaps)}" if gaps else ""
     verdict = (
-        f"**all {len(passed)} checks passed**"
+        f"**all {len(passed)} checks passed**{known}"
         if e2e["passed"]
         else f"**did not pass**: {len(passed)} of {e2e.get('checks_in_loop', len(checks))} "
         f"checks passed; failed: {failed or 'none (not every phase ran)'}"
