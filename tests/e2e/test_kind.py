@@ -719,6 +719,8 @@ def test_servers_admit_only_their_clients_and_release_pods_egress_only_their_flo
         "e2e-probe-release": (probes.release_pod_labels(RELEASE), release_pod),
     }
     image = platform_image()
+    # Probes an interrupted earlier run (`make e2e -k ...` keeps the namespace) may have left.
+    kubectl("delete", "pod", *pods, "--ignore-not-found", "--wait=true", timeout=120)
     try:
         for name, (labels, _) in pods.items():
             made = create_from(probes.probe_pod(name, image, labels))
