@@ -6,6 +6,7 @@ line), encodes the batches and restores the group state before the first request
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from typing import Annotated, Any
@@ -72,10 +73,21 @@ def create_app(settings: Settings) -> FastAPI:
     )  # fmt: skip
 
     metrics = ApiMetrics()
+    metrics.window_seconds.set(settings.min_update_time)
+    metrics.batches.set(layout.n_batches)
 
     def record_batch(group: int) -> None:
-        batch = states.get(group).batch_number
+        state = states.get(group)
+        batch = state.batch_number
         metrics.current_batch.labels(group=str(group)).set(-1 if batch is None else batch)
+        started = metrics.batch_started
+        if state.changed_at is not None:
+            started.labels(group=str(group)).set(state.changed_at)
+        else:
+            # Not started, or restarted: no start time rather than a stale one (KeyError: the
+            # group never had one).
+            with contextlib.suppress(KeyError):
+                started.remove(str(group))
 
     for group in range(1, settings.groups + 1):
         record_batch(group)

@@ -29,6 +29,25 @@ class ApiMetrics:
             ["group"],
             registry=self.registry,
         )
+        # With the two gauges below, what an alert needs to tell a stalled group from one
+        # between batches or one that has every batch: when its batch began, how long a batch
+        # lasts and how many there are (charts/forest-mlops/files/prometheus/rules/data.yaml).
+        self.batch_started = Gauge(
+            "api_data_batch_started_timestamp_seconds",
+            "When each group's current batch began (Unix time; absent before the group starts)",
+            ["group"],
+            registry=self.registry,
+        )
+        self.window_seconds = Gauge(
+            "api_data_window_seconds",
+            "Seconds a batch stays current for a group (MIN_UPDATE_TIME)",
+            registry=self.registry,
+        )
+        self.batches = Gauge(
+            "api_data_batches",
+            "Batches each group is served, 0 to batches - 1",
+            registry=self.registry,
+        )
         self.rows_served = Counter(
             "api_data_rows_served",
             "Rows sent in /data responses",

@@ -7,6 +7,7 @@ order. Windows are real seconds (MIN_UPDATE_TIME=1), not a patched clock.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -182,6 +183,30 @@ def test_restart_puts_the_group_back_to_batch_0(server: Server) -> None:
     assert server.get("/batches").json()["groups"][7] == other_before  # others untouched
 
 
+def test_metrics_say_when_each_batch_began_and_forget_it_on_restart(server: Server) -> None:
+    """The start time the "data API not advancing" alert reads (docs/OBSERVABILITY.md)."""
+
+    def started_at() -> float | None:
+        found = re.search(
+            r'^api_data_batch_started_timestamp_seconds\{group="11"\} (\S+)$',
+            server.get("/metrics").text,
+            re.MULTILINE,
+        )
+        return None if found is None else float(found.group(1))
+
+    assert started_at() is None  # not started: no made-up start time
+    before = time.time()
+    assert server.batch_of(11) == 0
+    first = started_at()
+    assert first is not None and before - 1 <= first <= time.time()
+    wait_past_window(time.monotonic())
+    assert server.batch_of(11) == 1
+    second = started_at()
+    assert second is not None and second >= first + WINDOW
+    assert server.get("/restart_data_generation", group_number=11).status_code == 200
+    assert started_at() is None
+
+
 @pytest.mark.parametrize("value", ["0", "13", "-1", "99999999999"])
 def test_group_outside_range_is_400(server: Server, value: str) -> None:
     for path in ("/data", "/restart_data_generation"):
@@ -274,6 +299,8 @@ def test_health_ready_metrics_and_batches(server: Server) -> None:
     metrics = server.get("/metrics").text
     assert 'api_data_requests_total{endpoint="/data",status="200"}' in metrics
     assert 'api_data_current_batch{group="7"} 0.0' in metrics
+    assert f"api_data_window_seconds {WINDOW}" in metrics
+    assert "api_data_batches 10.0" in metrics
     assert 'api_data_rows_served_total{group="7"}' in metrics
     server.get("/data", group_number="abc")
     assert 'api_data_requests_total{endpoint="/data",status="422"}' in server.get("/metrics").text
