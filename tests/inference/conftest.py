@@ -134,7 +134,10 @@ def champion_service(
     token configured and a batch limit of 1,000 records."""
     name = f"forest-test-{uuid.uuid4().hex[:8]}"
     models.register(
-        mlflow_tracking_server.url, name, pipeline_v1, metrics={"macro_f1": 0.5, "accuracy": 0.75}
+        mlflow_tracking_server.url,
+        name,
+        pipeline_v1,
+        metrics={"test_macro_f1": 0.5, "test_accuracy": 0.75},
     )
     service = start_inference(
         mlflow_tracking_server,

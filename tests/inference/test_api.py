@@ -203,7 +203,7 @@ def test_model_health_and_ready_describe_the_served_version(
     assert served["alias"] == "champion"
     assert served["version"] == "1"
     assert re.fullmatch(r"[0-9a-f]{32}", served["run_id"])
-    assert served["training_metrics"] == {"macro_f1": 0.5, "accuracy": 0.75}
+    assert served["training_metrics"] == {"test_macro_f1": 0.5, "test_accuracy": 0.75}
     registry = model["registry"]
     assert registry["alias_version"] == "1"
     assert registry["last_error"] is None
@@ -248,6 +248,16 @@ def test_metrics_count_requests_predictions_and_show_the_model(
         )
         assert grew == count
     assert _metric(after, "forest_inference_model_version") == 1.0
+    # The registry's scores of the served version, from its run (what training logs).
+    assert _metric(after, "forest_inference_model_test_accuracy") == 0.75
+    assert _metric(after, "forest_inference_model_test_macro_f1") == 0.5
+    # The single-record objective (0.015 s) is a bucket edge: the latency alert reads it.
+    assert any(
+        line.startswith("forest_inference_request_duration_seconds_bucket{")
+        and 'endpoint="/predict"' in line
+        and 'le="0.015"' in line
+        for line in after.splitlines()
+    )
     assert _metric(after, "forest_inference_ready") == 1.0
     assert 0 <= _metric(after, "forest_inference_registry_staleness_seconds") < 60
 

@@ -4,6 +4,7 @@ registry outages, with real MLflow servers and real `forest-mlops inference` pro
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 import time
@@ -173,6 +174,7 @@ def test_a_service_without_champion_is_not_ready_until_one_appears(
         # The chart's readiness probe: a registry with no champion yet is a servable state
         # (a fresh install must reach Ready for `helm install --wait`), /predict still says 503.
         probe = client.get("/ready", params={"no_champion_ok": "true"})
+        metrics = client.get("/metrics").text
     reason = f"no model is loaded: no version of '{name}' has the alias 'champion' yet"
     assert probe.status_code == 200 and probe.json() == {"ready": True, "model_version": None}
     assert ready.status_code == 503
@@ -180,6 +182,10 @@ def test_a_service_without_champion_is_not_ready_until_one_appears(
     assert predict.status_code == 503
     assert predict.json() == {"detail": reason}
     assert health.status_code == 200  # alive, only not ready
+    # What the "no champion" alert reads, and no score for a model that is not there.
+    assert _gauge(metrics, "forest_inference_ready") == 0.0
+    assert _gauge(metrics, "forest_inference_model_version") == 0.0
+    assert math.isnan(_gauge(metrics, "forest_inference_model_test_accuracy"))
 
     # A version without the alias changes nothing; the alias does.
     models.register(mlflow_tracking_server.url, name, pipeline_v1, alias=None)
@@ -200,7 +206,18 @@ def test_a_service_without_champion_is_not_ready_until_one_appears(
             client.get("/ready", params={"no_champion_ok": "true"}).json()["model_version"] == "1"
         )
         answer = client.post("/predict", json=EXAMPLE)
+        metrics = client.get("/metrics").text
     assert answer.status_code == 200 and answer.json()["model_version"] == "1"
+    assert _gauge(metrics, "forest_inference_ready") == 1.0
+    assert _gauge(metrics, "forest_inference_model_version") == 1.0
+    # Version 1's run logged no test_accuracy: NaN, not a made-up score.
+    assert math.isnan(_gauge(metrics, "forest_inference_model_test_accuracy"))
+
+
+def _gauge(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} not in /metrics:\n{text[:3000]}"
+    return float(match.group(1))
 
 
 @pytest.fixture
