@@ -1,5 +1,6 @@
-"""Under CI nothing skips quietly (issue 21): without a Docker engine (tests/images) or without the
-built skaffold (tests/platform/test_skaffold_binary.py) a test fails when CI=true, and elsewhere
+"""Under CI nothing skips quietly (issue 21): without a Docker engine (tests/images), the built
+skaffold (tests/platform/test_skaffold_binary.py) or the built statsd_exporter
+(tests/observability/test_statsd_mapping.py) a test fails when CI=true, and elsewhere
 skips and is listed at the end of the run, as tests/support/missing does for every input.
 
 Each case runs one real test in a child pytest with the thing taken away: DOCKER_HOST at a socket
@@ -20,6 +21,9 @@ from tests.support.helm import REPO_ROOT
 CASES = {
     "no-engine": "tests/images/test_defects.py::test_the_dags_import_inside_the_airflow_image",
     "no-skaffold": "tests/platform/test_skaffold_binary.py::test_the_binary_is_the_pinned_release",
+    "no-statsd-exporter": (
+        "tests/observability/test_statsd_mapping.py::test_the_mapping_passes_the_exporters_own_check"
+    ),
 }
 
 
@@ -27,6 +31,9 @@ def reason(case: str, tmp_path: Path) -> str:
     """What the test says is missing, as tests/support/missing words it."""
     if case == "no-engine":
         return "a Docker engine that answers is missing (make docker-engine starts one)"
+    if case == "no-statsd-exporter":
+        exporter = tmp_path / "empty-cache" / "statsd_exporter-v0.29.0" / "statsd_exporter"
+        return f"{exporter} is missing (bash scripts/build-statsd-exporter.sh builds it"
     skaffold = tmp_path / "empty-cache" / "skaffold-v2.19.0" / "skaffold"
     return f"{skaffold} is missing (bash scripts/build-skaffold.sh builds it"
 
