@@ -9,6 +9,10 @@ on the bare base images, before anything is installed).
                                           at that exact version (stdout); a summary on stderr
     requirements.py prune-tests FILE      removes the test suites FILE's installed packages ship
                                           (see prune_tests); MB freed on stderr
+    requirements.py strip FILE TOOLS      strips the symbol tables and debug sections of the
+                                          shared libraries FILE's installed packages ship, with
+                                          binutils' strip from the root filesystem TOOLS (see
+                                          strip); MB freed on stderr
 
 Each entry is written on one line with its hashes, so `pip install --no-deps --require-hashes
 -r` installs exactly the locked files. Why: the three service images (images/mlflow, api-data,
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -128,6 +133,51 @@ def prune_tests(path: Path) -> None:
     say(f"{path.name}: {len(suites)} test suites removed, {freed / 1e6:.0f} MB")
 
 
+def strippable_files(path: Path) -> list[Path]:
+    """The files the packages FILE names installed for this interpreter (their RECORD), except
+    those of wheels repaired by auditwheel (a `<name>.libs` folder of vendored libraries):
+    auditwheel rewrote their libraries with patchelf, and binutils' strip then writes a library
+    the loader refuses (seen: SciPy's OpenBLAS, "ELF load command address/offset not
+    page-aligned")."""
+    found = []
+    for name in sorted({canonical(m[1]) for e in entries(path) if (m := PIN.match(e))}):
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # its marker does not hold here
+        files = list(dist.files or ())
+        if any(f.parts[0].endswith(".libs") for f in files):
+            continue
+        found += [Path(str(dist.locate_file(f))) for f in files]
+    return found
+
+
+def strip(path: Path, tools: Path) -> None:
+    """Strip the shared libraries of the packages FILE names (`strip --strip-unneeded`, what
+    Debian does to every library it ships): their symbol tables and debug sections, which no
+    import reads; the dynamic symbols stay. Many wheels ship them unstripped (uvloop's one
+    library carries 12 MB; pyarrow's 33). Not the wheels auditwheel repaired (strippable_files).
+    strip comes from TOOLS, the root filesystem of a
+    build stage with Debian's binutils, mounted for the build only; it runs with that root's own
+    dynamic loader and libraries, so it needs nothing from the image it strips."""
+    (loader,) = sorted(tools.glob("usr/lib64/ld-linux-*.so.*")) or sorted(
+        tools.glob("usr/lib/*/ld-linux-*.so.*")
+    )
+    libraries = ":".join(str(d) for d in sorted(tools.glob("usr/lib/*-linux-gnu")))
+    command = [str(loader), "--library-path", libraries, str(tools / "usr/bin/strip")]
+    libs = []
+    for file in strippable_files(path):
+        if ".so" in file.name and file.is_file() and not file.is_symlink():
+            with file.open("rb") as fh:
+                if fh.read(4) == b"\x7fELF":
+                    libs.append(file)
+    before = sum(f.stat().st_size for f in libs)
+    if libs:
+        subprocess.run([*command, "--strip-unneeded", *map(str, libs)], check=True)
+    freed = before - sum(f.stat().st_size for f in libs)
+    say(f"{path.name}: {len(libs)} shared libraries stripped, {freed / 1e6:.0f} MB")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 3 and argv[0] == "split":
         split(Path(argv[1]), [Path(a) for a in argv[2:]])
@@ -137,6 +187,8 @@ def main(argv: list[str]) -> int:
         missing(Path(argv[1]))
     elif len(argv) == 2 and argv[0] == "prune-tests":
         prune_tests(Path(argv[1]))
+    elif len(argv) == 3 and argv[0] == "strip":
+        strip(Path(argv[1]), Path(argv[2]))
     else:
         say(__doc__ or "")
         return 2

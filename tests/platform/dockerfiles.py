@@ -27,7 +27,7 @@ IMAGES: dict[str, tuple[str, str | None]] = {
 }
 SERVICE_IMAGES = ["mlflow", "api-data", "inference"]
 # The stages the three service Dockerfiles hold identically (their layers are then shared).
-SHARED_STAGES = ["requirements", "base"]
+SHARED_STAGES = ["build-tools", "requirements", "base"]
 DOCKERFILES = sorted({path for path, _ in IMAGES.values()})
 
 Instruction = tuple[str, str]

@@ -3,10 +3,13 @@ drops, on small files of the same format (hashes on continuation lines, environm
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 from tests.support.helm import REPO_ROOT
 
@@ -73,3 +76,33 @@ def test_a_line_that_is_not_a_pin_stops_the_build(tmp_path: Path) -> None:
     requirements.write_text("fastapi>=1.0\n")
     proc = run("missing", str(requirements))
     assert proc.returncode != 0 and "not a pinned requirement" in proc.stderr
+
+
+def test_strip_shrinks_the_listed_unrepaired_packages_libraries_only(tmp_path: Path) -> None:
+    """With this machine's root as the tools root (binutils' strip and its loader are there),
+    on a copy of uvloop's library (shipped with its symbol tables) in a package of its own."""
+    if not (Path("/usr/bin/strip").exists() and list(Path("/").glob("usr/lib64/ld-linux-*"))):
+        pytest.skip("binutils' strip is not installed here")
+    site = tmp_path / "site"
+    (library,) = Path(metadata.distribution("uvloop").locate_file("uvloop")).glob("loop.*.so")
+    for name in ("listed", "other", "repaired"):
+        (site / name).mkdir(parents=True)
+        shutil.copy(library, site / name / "loop.so")
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        # auditwheel's vendored libraries: the wheel's libraries were rewritten by patchelf.
+        vendored = f"{name}.libs/libx.so,,\n" if name == "repaired" else ""
+        (info / "RECORD").write_text(f"{name}/loop.so,,\n{vendored}{info.name}/METADATA,,\n")
+    wanted = tmp_path / "wanted.txt"
+    wanted.write_text(HEADER + entry("listed", "1.0") + entry("repaired", "1.0"))
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "strip", str(wanted), "/"],
+        capture_output=True, text=True, check=False, env={"PYTHONPATH": str(site)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "1 shared libraries stripped" in proc.stderr
+    size = library.stat().st_size
+    assert (site / "listed" / "loop.so").stat().st_size < size / 2
+    assert (site / "other" / "loop.so").stat().st_size == size
+    assert (site / "repaired" / "loop.so").stat().st_size == size
