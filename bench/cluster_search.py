@@ -84,6 +84,9 @@ def comparison(e2e: dict[str, Any]) -> dict[str, Any]:
         "run_id": parallel["run_id"],
         "rows_used": {"parallel": parallel.get("rows_used"), "one_pod": one_pod.get("rows_used")},
         "same_candidates": same,
+        # Both searches trained on the same snapshot (the e2e waits for the training run on
+        # every collected row); otherwise their times are not comparable.
+        "same_rows": parallel.get("rows_used") == one_pod.get("rows_used"),
         "nodes": sorted({c["node"] for c in candidates}),
         "candidates": candidates,
         "parallel_search_seconds": round(wall, 1),
@@ -121,7 +124,7 @@ def print_figures(figures: dict[str, Any]) -> None:
         f"parallel pods {figures['parallel_search_seconds']:.0f} s vs one pod "
         f"{figures['one_pod_search_seconds']:.0f} s + start-up {figures['pod_startup_seconds']:.0f}"
         f" s (within: {figures['parallel_within_one_pod_plus_startup']}; same candidates: "
-        f"{figures['same_candidates']}, rows {figures['rows_used']})"
+        f"{figures['same_candidates']}, same rows: {figures['same_rows']} {figures['rows_used']})"
     )
     projected = ", ".join(
         f"{n}: {s:.0f} s" for n, s in figures["projection_search_seconds"].items()

@@ -300,6 +300,11 @@ def _cluster_search(training: dict[str, Any]) -> str:
         return f"on the kind cluster: not measured ({cluster['missing']})"
     projection = cluster["projection_search_seconds"]
     within = "within" if cluster["parallel_within_one_pod_plus_startup"] else "**not within**"
+    if not cluster.get("same_rows"):
+        rows = cluster["rows_used"]
+        within = (
+            f"**not comparable**: {rows['parallel']} rows in the pods, {rows['one_pod']} in one pod"
+        )
     return (
         f"on the kind cluster {len(cluster['candidates'])} candidate pods on "
         f"{len(cluster['nodes'])} nodes took **{seconds(cluster['parallel_search_seconds'])}** "

@@ -57,6 +57,7 @@ def test_parallel_wall_time_runs_from_the_first_pod_to_the_last_task_end() -> No
     assert figures["pod_startup_seconds"] == 10.0  # the median of 10, 10, 20
     assert figures["parallel_within_one_pod_plus_startup"] is True
     assert figures["same_candidates"] is True
+    assert figures["same_rows"] is True
     assert figures["nodes"] == ["w1", "w2"]
     assert [c["name"] for c in figures["candidates"]] == ["cand-a", "cand-b", "cand-c"]
 
@@ -72,6 +73,12 @@ def test_projection_uses_the_measured_durations_and_start_up() -> None:
     assert projected["1"] == pytest.approx(210.0 + 3 * 10.0)
     assert projected["8"] == pytest.approx(100.0)  # the slowest task plus one start-up
     assert figures["eight_nodes_within_target"] is True  # 100 <= 90 + 60
+
+
+def test_searches_on_different_snapshots_are_flagged() -> None:
+    result = e2e_result({"a": 50.0, "b": 80.0, "c": 50.0})
+    result["training_one_pod"]["rows_used"] = "71000"
+    assert comparison(result)["same_rows"] is False
 
 
 def test_an_old_or_partial_e2e_result_is_named_not_guessed() -> None:
