@@ -226,8 +226,16 @@ class MlflowServer:
 
 
 def start_mlflow_server(
-    *, backend_url: str, s3_endpoint: str, bucket: str, log_path: Path
+    *,
+    backend_url: str,
+    s3_endpoint: str,
+    bucket: str,
+    log_path: Path,
+    auth: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> MlflowServer:
+    """`auth=True` runs the basic-auth app, as the chart does: extra_env must then name its
+    config (MLFLOW_AUTH_CONFIG_PATH) and Flask key (tests/test_mlflow_auth.py)."""
     s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     port = free_port()
     argv = mlflow_server.server_command(
@@ -235,10 +243,14 @@ def start_mlflow_server(
         artifacts_destination=f"s3://{bucket}/",
         host="127.0.0.1",
         port=port,
+        auth=auth,
     )
     argv[0] = str(VENV_BIN / "mlflow")
     env = mlflow_server.server_env(
-        s3_endpoint_url=s3_endpoint, access_key_id=S3_TEST_KEY, secret_access_key=S3_TEST_KEY
+        s3_endpoint_url=s3_endpoint,
+        access_key_id=S3_TEST_KEY,
+        secret_access_key=S3_TEST_KEY,
+        extra=extra_env,
     )
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     process = ServerProcess(argv, log_path=log_path, env=env)

@@ -9,6 +9,9 @@ real server with it, and `make demo --tracking-uri` users can copy it.
   clients upload and download through the server (`mlflow-artifacts:/...`) and need no S3
   credentials. Only the server gets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and
   MLFLOW_S3_ENDPOINT_URL (MinIO in the cluster, moto in the tests).
+- Authentication: with `auth=True`, MLflow's basic-auth app (`--app-name basic-auth`): every
+  route but /health and static files asks for a login (forest_mlops.mlflow_auth prepares its
+  users). The chart always runs it; local runs (`make demo`, most tests) run without it.
 - MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: the default job runner starts ~8 extra processes
   (about 2.5 GB RSS) that this platform does not use, and doubles start-up time.
 """
@@ -31,6 +34,7 @@ def server_command(
     port: int = 5000,
     workers: int = 1,
     allowed_hosts: Sequence[str] = (),
+    auth: bool = False,
 ) -> list[str]:
     """The `mlflow server` argv (without the leading python/-m)."""
     command = [
@@ -52,6 +56,8 @@ def server_command(
         # MLflow 3 rejects Host headers it does not know (DNS-rebinding protection); in the
         # cluster the Service name must be listed.
         command += ["--allowed-hosts", ",".join(allowed_hosts)]
+    if auth:
+        command += ["--app-name", "basic-auth"]
     return command
 
 

@@ -30,7 +30,14 @@ def secrets(values: dict[str, Any]) -> dict[str, dict[str, str]]:
 def test_a_seed_makes_every_generated_secret_repeat() -> None:
     values = {"global": {"generatedSecretsSeed": SEED}}
     first, second = secrets(values), secrets(values)
-    assert set(first) >= {"fm-mysql", "fm-postgresql", "fm-minio", "fm-inference", "fm-airflow"}
+    assert set(first) >= {
+        "fm-mysql",
+        "fm-postgresql",
+        "fm-minio",
+        "fm-inference",
+        "fm-airflow",
+        "fm-mlflow-auth",
+    }
     assert first == second
     every = [v for data in first.values() for v in data.values()]
     assert len(set(every)) == len(every), "two generated values are equal"
@@ -54,7 +61,11 @@ def test_lengths_and_formats_hold_with_a_seed() -> None:
 
 
 def test_without_a_seed_renders_draw_new_values() -> None:
-    assert secrets({})["fm-mysql"] != secrets({})["fm-mysql"]
+    first, second = secrets({}), secrets({})
+    assert first["fm-mysql"] != second["fm-mysql"]
+    # No fixed MLflow password either: the admin login of the UI included.
+    for key, value in first["fm-mlflow-auth"].items():
+        assert value != second["fm-mlflow-auth"][key], key
 
 
 def test_a_short_seed_is_refused() -> None:

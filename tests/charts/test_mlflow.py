@@ -3,6 +3,7 @@ before it starts, only the server holds S3 credentials."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class TestServerCommand:
             artifacts_destination="s3://mlflow/",
             workers=1,
             allowed_hosts=allowed_hosts(command),
+            auth=True,
         )
 
     @pytest.mark.parametrize(
@@ -67,7 +69,12 @@ class TestServerCommand:
             secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         )
         assert expected.items() <= env.items()
-        assert set(env) - set(expected) == {"MLFLOW_DB_PASSWORD", "HOME"}
+        assert set(env) - set(expected) == {
+            "MLFLOW_DB_PASSWORD",
+            "HOME",
+            "MLFLOW_AUTH_CONFIG_PATH",
+            "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        }
         mysql = container_env(platform_docs, container(deployment, "db-upgrade"))
         assert env["MLFLOW_DB_PASSWORD"] == mysql["MLFLOW_DB_PASSWORD"]
 
@@ -81,6 +88,8 @@ class TestServerCommand:
             "MLFLOW_DB_PASSWORD": {"name": "fm-mysql", "key": "mlflow-password"},
             "AWS_ACCESS_KEY_ID": {"name": "fm-minio", "key": "root-user"},
             "AWS_SECRET_ACCESS_KEY": {"name": "fm-minio", "key": "root-password"},
+            # Not the users' passwords: the server never needs them (auth-users applies them).
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": {"name": "fm-mlflow-auth", "key": "flask-secret-key"},
         }
 
     def test_external_database_and_s3(self):
@@ -109,7 +118,7 @@ class TestServerCommand:
 class TestMigration:
     def test_init_containers_wait_then_upgrade(self, deployment):
         init = [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
-        assert init == ["wait-for-database", "db-upgrade"]
+        assert init == ["wait-for-database", "db-upgrade", "auth-users"]
         assert container(deployment, "db-upgrade")["command"] == [
             "mlflow",
             "db",
@@ -127,7 +136,8 @@ class TestMigration:
             WITHOUT_AIRFLOW | {"mlflow": {"migration": {"enabled": False}}},
             show_only=["charts/mlflow/templates/mlflow-deployment.yaml"],
         )
-        assert "initContainers" not in docs[0]["spec"]["template"]["spec"]
+        init = [c["name"] for c in docs[0]["spec"]["template"]["spec"]["initContainers"]]
+        assert init == ["auth-users"]  # the users are needed whoever migrates the schema
 
     def test_wait_script_fails_clearly_on_a_closed_port(self, deployment):
         # The script itself, run here with a 1 s limit: it must give up with a message.
@@ -175,3 +185,68 @@ class TestProbesAndService:
     def test_may_reach_mysql_and_minio(self, deployment):
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert labels["forest-mlops/db-client"] == labels["forest-mlops/s3-client"] == "true"
+
+
+class TestAuth:
+    """MLflow's basic-auth app: a generated Secret, users made before the server starts, every
+    client with its own login (forest_mlops.mlflow_auth)."""
+
+    def test_the_secret_holds_four_generated_values(self, platform_docs):
+        secret = find(platform_docs, "Secret", "fm-mlflow-auth")
+        values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        assert set(values) == {
+            "admin-password",
+            "train-password",
+            "inference-password",
+            "flask-secret-key",
+        }
+        assert all(len(v) == 32 for v in values.values())
+        assert len(set(values.values())) == 4
+
+    def test_auth_users_writes_the_config_the_server_reads(self, deployment):
+        init = container(deployment, "auth-users")
+        assert init["command"][:3] == ["forest-mlops", "mlflow-auth", "--config-out"]
+        config = init["command"][3]
+        server_env = {e["name"]: e for e in container(deployment, "mlflow")["env"]}
+        assert server_env["MLFLOW_AUTH_CONFIG_PATH"]["value"] == config
+        # Both mount the pod's /tmp emptyDir, where the file (with the DB password) lives.
+        for c in (init, container(deployment, "mlflow")):
+            assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+        assert config.startswith("/tmp/")
+
+    def test_auth_users_gets_every_login_and_the_auth_store(self, deployment):
+        env = {e["name"]: e for e in container(deployment, "auth-users")["env"]}
+        refs = {
+            name: e["valueFrom"]["secretKeyRef"]
+            for name, e in env.items()
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert refs == {
+            "MLFLOW_DB_PASSWORD": {"name": "fm-mysql", "key": "mlflow-password"},
+            "MLFLOW_AUTH_ADMIN_PASSWORD": {"name": "fm-mlflow-auth", "key": "admin-password"},
+            "FOREST_MLFLOW_TRAIN_PASSWORD": {"name": "fm-mlflow-auth", "key": "train-password"},
+            "FOREST_MLFLOW_INFERENCE_PASSWORD": {
+                "name": "fm-mlflow-auth",
+                "key": "inference-password",
+            },
+        }
+        # The auth tables live in MLflow's own database (forest_mlops.mlflow_auth says why).
+        assert env["FOREST_MLFLOW_AUTH_DATABASE_URI"]["value"] == BACKEND_URI
+        assert env["FOREST_MODEL_NAME"]["valueFrom"]["configMapKeyRef"] == {
+            "name": "fm-platform",
+            "key": "FOREST_MODEL_NAME",
+        }
+
+    def test_probes_use_the_unauthenticated_health_route(self, deployment):
+        main = container(deployment, "mlflow")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert main[probe]["httpGet"]["path"] == "/health"
+
+    def test_inference_logs_in_as_inference(self, platform_docs):
+        inference = find(platform_docs, "Deployment", "fm-inference")
+        env = {e["name"]: e for e in container(inference, "inference")["env"]}
+        assert env["MLFLOW_TRACKING_USERNAME"]["value"] == "inference"
+        assert env["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "fm-mlflow-auth",
+            "key": "inference-password",
+        }

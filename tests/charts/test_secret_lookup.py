@@ -29,6 +29,14 @@ EXISTING = {
     ("forest", "fm-minio"): {"root-user": "kept-user", "root-password": "kept-minio"},
     ("forest", "fm-inference"): {"reload-token": "kept-reload"},
     ("forest", "fm-api-data"): {"restart-token": "kept-restart"},
+    # MLflow's logins: an upgrade must keep them, as the clients' Secret refs and the users in
+    # the auth store (re-applied from this Secret at each server start) must agree.
+    ("forest", "fm-mlflow-auth"): {
+        "admin-password": "kept-admin",
+        "train-password": "kept-mlflow-train",
+        "inference-password": "kept-mlflow-inference",
+        "flask-secret-key": "kept-flask",
+    },
 }
 
 
@@ -76,6 +84,7 @@ def test_existing_credentials_are_read_back(tmp_path):
     assert decoded(docs, "fm-postgresql") == EXISTING[("forest", "fm-postgresql")]
     assert decoded(docs, "fm-inference") == EXISTING[("forest", "fm-inference")]
     assert decoded(docs, "fm-api-data") == EXISTING[("forest", "fm-api-data")]
+    assert decoded(docs, "fm-mlflow-auth") == EXISTING[("forest", "fm-mlflow-auth")]
 
 
 def test_empty_namespace_gets_new_credentials(tmp_path):
@@ -84,3 +93,11 @@ def test_empty_namespace_gets_new_credentials(tmp_path):
     assert not any(value.startswith("kept-") for value in decoded(docs, "fm-mysql").values())
     assert len(decoded(docs, "fm-minio")["root-password"]) == 40
     assert len(decoded(docs, "fm-postgresql")["airflow-password"]) == 32
+    mlflow_auth = decoded(docs, "fm-mlflow-auth")
+    assert set(mlflow_auth) == {
+        "admin-password",
+        "train-password",
+        "inference-password",
+        "flask-secret-key",
+    }
+    assert all(len(v) == 32 and not v.startswith("kept-") for v in mlflow_auth.values())

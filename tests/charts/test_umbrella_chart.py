@@ -45,6 +45,7 @@ DEFAULT_INVENTORY = {
     ("NetworkPolicy", "fm-postgresql"),
     ("PersistentVolumeClaim", "fm-api-data"),
     ("Secret", "fm-inference"),
+    ("Secret", "fm-mlflow-auth"),
     ("Secret", "fm-minio"),
     ("Secret", "fm-mysql"),
     ("Secret", "fm-postgresql"),
@@ -146,6 +147,7 @@ class TestRenders:
             ("Service", "fm-mlflow"),
             ("NetworkPolicy", "fm-mlflow"),
             ("NetworkPolicy", "fm-mlflow-clients-egress"),
+            ("Secret", "fm-mlflow-auth"),  # its logins: MLflow always runs with auth
         }
 
     def test_inference_alone_against_external_registry(self):

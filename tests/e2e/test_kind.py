@@ -588,19 +588,29 @@ def record_candidate_pods(task_pods: TaskPodWatcher, run_id: str) -> None:
     assert all(t["map_index"] >= 0 for t in tis), "the candidate tasks are not mapped"
 
 
+def mlflow_login(user: str) -> tuple[str, str]:
+    """An MLflow login of the chart's basic-auth app, from the Secret R-mlflow-auth."""
+    return user, secret_value(f"{RELEASE}-mlflow-auth", f"{user}-password")
+
+
 def test_the_champion_is_registered_with_its_files_in_the_object_store() -> None:
     import boto3
 
     with forward(f"{RELEASE}-mlflow", 5000) as url:
+        # As the inference pods read it: with the inference user's login.
         answer = httpx.get(
             f"{url}/api/2.0/mlflow/registered-models/alias",
             params={"name": MODEL, "alias": "champion"},
+            auth=mlflow_login("inference"),
             timeout=30,
         )
         assert answer.status_code == 200, answer.text
         version = answer.json()["model_version"]
-        RESULTS["versions"]["mlflow_server"] = httpx.get(f"{url}/version", timeout=30).text
+        RESULTS["versions"]["mlflow_server"] = httpx.get(
+            f"{url}/version", auth=mlflow_login("inference"), timeout=30
+        ).text
     STATE["champion"] = version["version"]
+    STATE["champion_model_version"] = version
     RESULTS["figures"]["champion_version"] = version["version"]
     ids = {
         version.get("run_id"),
@@ -623,6 +633,33 @@ def test_the_champion_is_registered_with_its_files_in_the_object_store() -> None
     model_files = [k for k in keys if k.endswith("MLmodel") and any(i in k for i in ids)]
     assert model_files, f"no MLmodel of {ids} among {len(keys)} objects in s3://mlflow"
     RESULTS["figures"]["objects_in_mlflow_bucket"] = len(keys)
+
+
+def test_mlflow_wants_a_login_and_inference_cannot_write_the_registry() -> None:
+    """Issue 21: MLflow runs MLflow's basic-auth app (forest_mlops.mlflow_auth). Fails on the
+    chart before it: there every request, anonymous or not, was answered 200."""
+    version = STATE["champion_model_version"]
+    with forward(f"{RELEASE}-mlflow", 5000) as url:
+        alias = f"{url}/api/2.0/mlflow/registered-models/alias"
+        params = {"name": MODEL, "alias": "champion"}
+        anonymous = httpx.get(alias, params=params, timeout=30)
+        assert anonymous.status_code == 401, anonymous.text[:300]
+        # The probes' route stays open, or the pod would never be Ready.
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+        create = httpx.post(
+            f"{url}/api/2.0/mlflow/model-versions/create",
+            json={"name": MODEL, "source": version["source"], "run_id": version.get("run_id")},
+            auth=mlflow_login("inference"),
+            timeout=30,
+        )
+        assert create.status_code == 403, create.text[:300]
+        # Refused, not created: the champion did not move.
+        after = httpx.get(alias, params=params, auth=mlflow_login("inference"), timeout=30)
+        assert after.json()["model_version"]["version"] == version["version"]
+    RESULTS["figures"]["mlflow_auth_status"] = {
+        "anonymous": anonymous.status_code,
+        "inference_create_model_version": create.status_code,
+    }
 
 
 def test_inference_serves_the_champion() -> None:
@@ -681,6 +718,11 @@ def test_every_ui_answers_through_the_readme_port_forward_commands() -> None:
                 answer = httpx.get(f"{url}/", timeout=30, follow_redirects=True)
                 if PROFILE == "offline":
                     assert "console is not part of this stand-in" in answer.text, answer.text
+            elif name == "MLflow":
+                # The UI asks for a login: the admin's, as docs/KUBERNETES.md tells users.
+                answer = httpx.get(
+                    f"{url}{check}", auth=mlflow_login("admin"), timeout=30, follow_redirects=True
+                )
             else:
                 answer = httpx.get(f"{url}{check}", timeout=30, follow_redirects=True)
             assert answer.status_code == 200, f"{name}: {answer.status_code} {answer.text[:300]}"
@@ -770,9 +812,12 @@ def test_make_retrain_completes_and_records_the_decision() -> None:
     )
     phase("make_retrain", started)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # Reading needs a login; the inference user's read-only one is enough.
+    login = mlflow_login("inference")
     with forward(f"{RELEASE}-mlflow", 5000) as url:
         answer = httpx.post(
             f"{url}/api/2.0/mlflow/runs/search",
+            auth=login,
             timeout=30,
             json={
                 "experiment_ids": [
@@ -780,6 +825,7 @@ def test_make_retrain_completes_and_records_the_decision() -> None:
                     for e in httpx.get(
                         f"{url}/api/2.0/mlflow/experiments/search",
                         params={"max_results": 100},
+                        auth=login,
                         timeout=30,
                     ).json()["experiments"]
                 ],
@@ -857,7 +903,8 @@ def generated_secrets(namespace: str = NAMESPACE) -> dict[str, dict[str, str]]:
 
 def test_helm_upgrade_keeps_every_generated_secret() -> None:
     before = generated_secrets()
-    assert {f"{RELEASE}-{n}" for n in ("mysql", "minio", "airflow", "inference")} <= set(before)
+    names = ("mysql", "minio", "airflow", "inference", "mlflow-auth")
+    assert {f"{RELEASE}-{n}" for n in names} <= set(before)
     started = time.monotonic()
     run(
         "helm",

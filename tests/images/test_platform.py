@@ -114,11 +114,45 @@ print([k for k in keys if run.info.run_id in k and k.endswith("notes/hello.txt")
 """
 
 
+def mlflow_login(docs: list[dict[str, Any]], user: str) -> dict[str, str]:
+    """MLflow's client env for one of the chart's users (Secret fm-mlflow-auth)."""
+    return {
+        "MLFLOW_TRACKING_USERNAME": user,
+        "MLFLOW_TRACKING_PASSWORD": secret(docs, "fm-mlflow-auth", f"{user}-password"),
+    }
+
+
 def test_mlflow_serves_and_stores_an_artifact_in_s3(
     mlflow: Pod, docs: list[dict[str, Any]], network: str
 ) -> None:
-    out = run_client(network, PROJECT_IMAGES["mlflow"], MLFLOW_CLIENT, minio_credentials(docs))
+    env = minio_credentials(docs) | mlflow_login(docs, "train")
+    out = run_client(network, PROJECT_IMAGES["mlflow"], MLFLOW_CLIENT, env)
     assert out.strip().splitlines()[-1].endswith("notes/hello.txt']"), out
+
+
+def test_mlflow_wants_a_login_and_refuses_inference_a_registry_write(
+    mlflow: Pod, docs: list[dict[str, Any]]
+) -> None:
+    """The chart's auth-users init container made the users in the image's MLflow: no login
+    401, /health open (the probes), inference may read but not create a registered model's
+    version (403)."""
+    import base64 as b64
+
+    url = f"http://{mlflow.ip}:5000"
+    search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert http(f"{url}/health")[0] == 200
+    assert http(search)[0] == 401
+
+    def basic(user: str) -> dict[str, str]:
+        login = mlflow_login(docs, user)
+        pair = f"{user}:{login['MLFLOW_TRACKING_PASSWORD']}".encode()
+        return {"Authorization": "Basic " + b64.b64encode(pair).decode()}
+
+    assert http(search, headers=basic("inference"))[0] == 200
+    create = json.dumps({"name": "forest-cover-type", "source": "models:/m-none"}).encode()
+    headers = basic("inference") | {"Content-Type": "application/json"}
+    status, body = http(f"{url}/api/2.0/mlflow/model-versions/create", data=create, headers=headers)
+    assert status == 403, body[:300]
 
 
 def test_the_s3_stand_in_says_on_the_console_port_that_it_has_no_console(s3: Pod) -> None:

@@ -149,6 +149,16 @@ def test_training_gets_the_env_secrets_and_user_of_the_dag_task_pods(
         assert pod_spec["securityContext"][key] == task_pod["spec"]["securityContext"][key]
     assert container["securityContext"] == task["securityContext"]
     assert container["command"] + container["args"] == ["forest-mlops", "train"]
+    # MLflow's login: the same train user and Secret as the task pods (basic auth).
+    ours = {e["name"]: e for e in container["env"]}
+    theirs = {e["name"]: e for e in task["env"]}
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        assert ours[name] == theirs[name]
+    assert ours["MLFLOW_TRACKING_USERNAME"]["value"] == "train"
+    assert ours["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-mlflow-auth",
+        "key": "train-password",
+    }
 
 
 def test_training_gets_the_resources_of_the_dag_training_task(

@@ -13,6 +13,8 @@ prefixed to stay clear of the Airflow subchart's.
 {{- define "forest-mlops.mysqlName" -}}{{ printf "%s-mysql" .Release.Name }}{{- end }}
 {{- define "forest-mlops.minioName" -}}{{ printf "%s-minio" .Release.Name }}{{- end }}
 {{- define "forest-mlops.mlflowName" -}}{{ printf "%s-mlflow" .Release.Name }}{{- end }}
+{{/* MLflow's logins (admin, train, inference): keys <user>-password. */}}
+{{- define "forest-mlops.mlflowAuthName" -}}{{ printf "%s-mlflow-auth" .Release.Name }}{{- end }}
 {{- define "forest-mlops.apiDataName" -}}{{ printf "%s-api-data" .Release.Name }}{{- end }}
 {{- define "forest-mlops.inferenceName" -}}{{ printf "%s-inference" .Release.Name }}{{- end }}
 

@@ -21,6 +21,8 @@ templates between the umbrella chart and every subchart).
 {{- define "airflow.trainDbSecret" -}}{{ .Values.trainDatabase.existingSecret | default (printf "%s-mysql" .Release.Name) }}{{- end }}
 {{- define "airflow.s3Secret" -}}{{ .Values.logs.remote.existingSecret | default (printf "%s-minio" .Release.Name) }}{{- end }}
 {{- define "airflow.s3Endpoint" -}}{{ .Values.logs.remote.s3EndpointUrl | default (printf "http://%s-minio:9000" .Release.Name) }}{{- end }}
+{{/* The umbrella's MLflow logins (forest-mlops.mlflowAuthName); task pods use the train user's. */}}
+{{- define "airflow.mlflowAuthSecret" -}}{{ printf "%s-mlflow-auth" .Release.Name }}{{- end }}
 {{- define "airflow.platformConfigMap" -}}{{ printf "%s-platform" .Release.Name }}{{- end }}
 {{- define "airflow.secretName" -}}{{ .Values.secrets.existingSecret | default (include "airflow.fullname" .) }}{{- end }}
 {{- define "airflow.apiServerUrl" -}}
@@ -179,6 +181,15 @@ the execution API only.
       key: {{ .Values.trainDatabase.passwordKey }}
 - name: FOREST_DATABASE_URL
   value: {{ printf "mysql+pymysql://%s:$(TRAIN_DB_PASSWORD)@%s:%v/%s" .Values.trainDatabase.user (include "airflow.trainDbHost" .) .Values.trainDatabase.port .Values.trainDatabase.name | quote }}
+# MLflow asks for a login (basic auth): training logs runs, registers versions and moves the
+# champion alias as the train user (forest_mlops.mlflow_auth). MLflow's client reads these.
+- name: MLFLOW_TRACKING_USERNAME
+  value: train
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "airflow.mlflowAuthSecret" . }}
+      key: train-password
 # matplotlib (MLflow's plots) writes its cache under $MPLCONFIGDIR, else under $HOME, which the
 # read-only root filesystem refuses: point it at the /tmp emptyDir (as the retraining Job does).
 - name: MPLCONFIGDIR
