@@ -7,7 +7,16 @@ import subprocess
 
 from tests.support.processes import VENV_BIN
 
-SUBCOMMANDS = ("api-data", "data", "demo", "inference", "ingest", "retrain", "train")
+SUBCOMMANDS = (
+    "api-data",
+    "data",
+    "demo",
+    "inference",
+    "ingest",
+    "mlflow-auth",
+    "retrain",
+    "train",
+)
 
 
 def test_help_lists_every_subcommand() -> None:
