@@ -873,11 +873,17 @@ def placements(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def parent_run(url: str, condition: str) -> dict[str, Any]:
     """The one parent training run matching an MLflow search condition, in any experiment."""
+    # MLflow asks for a login; reading needs no more than the inference user's read-only one.
+    login = mlflow_login("inference")
     experiments = httpx.get(
-        f"{url}/api/2.0/mlflow/experiments/search", params={"max_results": 100}, timeout=30
+        f"{url}/api/2.0/mlflow/experiments/search",
+        params={"max_results": 100},
+        auth=login,
+        timeout=30,
     ).json()["experiments"]
     answer = httpx.post(
         f"{url}/api/2.0/mlflow/runs/search",
+        auth=login,
         timeout=30,
         json={
             "experiment_ids": [e["experiment_id"] for e in experiments],
