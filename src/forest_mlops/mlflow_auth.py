@@ -10,12 +10,17 @@ Before it starts, the chart's `auth-users` init container runs `forest-mlops mlf
    the Secret is the one source of truth: re-running it (each pod start, each upgrade) is a
    no-op when nothing changed, and a password changed in the Secret is applied.
 
-Users and what they may do (default_permission READ: every login may read, nothing more):
+Users and what they may do. default_permission is READ: every login is one of these users or
+one an admin adds, and each needs to read; NO_PERMISSIONS with explicit grants would not take
+away anything READ gives here (creating is allowed either way, see inference below) and would
+need a grant per experiment id, which only exists once training ran.
 
 - admin: MLflow admin, for people (the UI); its password is only in the Secret.
 - train: the Airflow training tasks and the retraining Job. EDIT on every experiment (runs are
   logged into experiments that may predate auth, e.g. after an upgrade) and on the served
-  registered model (new versions, the champion alias). Whatever it creates it also manages.
+  registered model (new versions, the champion alias). MLflow gives the creator of a model
+  MANAGE; the next start sets the served model's grant back to EDIT, which is all training
+  needs.
 - inference: READ only (the default, and granted on the served model by name): it loads the
   champion but cannot add a version to the served model nor move its aliases. MLflow's auth app
   still lets every login create new experiments and registered models of its own (it has no
