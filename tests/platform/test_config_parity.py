@@ -297,7 +297,7 @@ def test_only_hostnames_ports_and_paths_were_changed(platform: Started) -> None:
 
 
 def test_mlflow_init_containers_and_server_run_as_rendered(platform: Started) -> None:
-    assert platform.init_results == {"wait-for-database": 0, "db-upgrade": 0}
+    assert platform.init_results == {"wait-for-database": 0, "db-upgrade": 0, "auth-users": 0}
     url = platform.urls["mlflow"]
     assert httpx.get(f"{url}/health", timeout=10).text.strip() == "OK"
     # The backend store is the chart's database, reached with the rendered user and password.
@@ -348,6 +348,14 @@ def test_inference_serves_the_champion_through_the_rendered_env(platform: Starte
         text=True,
         timeout=180,
         check=False,
+        # The chart's MLflow asks for a login: training's, from the rendered Secret.
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_USERNAME": "train",
+            "MLFLOW_TRACKING_PASSWORD": base64.b64decode(
+                find(platform.docs, "Secret", f"{RELEASE}-mlflow-auth")["data"]["train-password"]
+            ).decode(),
+        },
     )
     assert registration.returncode == 0, registration.stderr[-3000:]
 
