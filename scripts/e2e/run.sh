@@ -34,13 +34,18 @@ fi
 # which no running container holds.
 if [[ $# -eq 0 ]]; then
   for node in $(kind get nodes --name "$cluster"); do
+    # skaffold's --default-repo turns forest-mlops/airflow into <registry>/forest-mlops_airflow
+    # (it flattens the path; the old match on forest-mlops/ found nothing, and the workers
+    # had kept 21 project images, 14 GB between them).
     old=$("$docker_bin" exec "$node" crictl images -o json |
-      jq -r '.images[].repoTags[]? | select(startswith("'"$REGISTRY"'/forest-mlops/"))')
-    if [[ -n $old ]]; then
-      # shellcheck disable=SC2086  # one argument per image reference
-      "$docker_bin" exec "$node" crictl rmi $old >/dev/null
-      say "node $node: $(wc -w <<<"$old") project image(s) of earlier runs removed"
-    fi
+      jq -r '.images[].repoTags[]? | select(startswith("'"$REGISTRY"'/forest-mlops_") or
+        startswith("'"$REGISTRY"'/forest-mlops/"))')
+    removed=0
+    for image in $old; do
+      # An image a still-running container uses stays (crictl refuses it).
+      "$docker_bin" exec "$node" crictl rmi "$image" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    [[ -z $old ]] || say "node $node: $removed of $(wc -w <<<"$old") project image(s) of earlier runs removed"
   done
   # The registry likewise keeps only the newest images (and what runs): its disk stays flat.
   bash scripts/cluster/registry-gc.sh >&2

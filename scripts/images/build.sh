@@ -75,5 +75,7 @@ build mlflow
 build api-data "${dataset_args[@]}"
 build inference
 rm -rf "$log_dir"
+# The builds these replaced are tagged too: keep the engine's disk flat across edits.
+bash scripts/images/prune.sh
 if ((built > 0)); then kind=cold; else kind=warm; fi
 echo "images: done in $((SECONDS - started)) s ($kind: $built stand-in(s) built, $reused reused; cached steps above)"
