@@ -128,6 +128,25 @@ def test_health_is_open_and_everything_else_wants_a_login(auth_server: AuthServe
     assert status(f"{url}{SEARCH}", ("inference", auth_server.passwords["inference"])) == 200
 
 
+def test_inference_sees_no_model_yet_rather_than_a_refusal(
+    auth_server: AuthServer, login_as: Callable[[str], None]
+) -> None:
+    """A fresh install: nothing is registered. The auth app answers inference's alias lookup
+    with 403; inference must read that as "no champion yet" (Ready, /predict 503), not as an
+    unreachable registry (never Ready: helm install --wait failed on it, make e2e)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from inference_api.model_holder import MlflowRegistry
+
+    login_as("inference")
+    name = f"not-registered-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(MlflowException, match="403"):
+        MlflowClient(auth_server.server.url).get_model_version_by_alias(name, "champion")
+    registry = MlflowRegistry(auth_server.server.url, timeout_seconds=10)
+    assert registry.resolve(name, "champion") is None
+
+
 @pytest.fixture(scope="module")
 def champion_version(auth_server: AuthServer) -> str:
     """The train user logs a run and a model, registers it and sets the champion alias. A tiny

@@ -128,10 +128,26 @@ class MlflowRegistry:
         except MlflowException as exc:
             if exc.error_code in _NOT_FOUND_CODES:
                 return None
+            if exc.error_code == "PERMISSION_DENIED" and not self._model_exists(name):
+                return None
             raise RegistryUnavailableError(_short(exc)) from exc
         except Exception as exc:
             raise RegistryUnavailableError(_short(exc)) from exc
         return VersionInfo(version=str(version.version), run_id=version.run_id or None)
+
+    def _model_exists(self, name: str) -> bool:
+        """MLflow's basic-auth app answers an alias lookup on a registered model that does not
+        exist yet with 403, not 404 (seen on a fresh install: inference never became Ready
+        and `helm install --wait` failed); the model itself answers 404 then."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND_CODES:
+                return False
+            raise RegistryUnavailableError(_short(exc)) from exc
+        return True
 
     def training_metrics(self, run_id: str | None) -> dict[str, float]:
         if not run_id:
