@@ -553,7 +553,9 @@ E2E_PHASES = {
     "collect_all_batches": (
         "the extraction DAG collects all 10 batches (scheduler and a task pod deleted meanwhile)"
     ),
-    "training_after_collection": "an asset-triggered training run on every collected row has succeeded",
+    "training_after_collection": (
+        "an asset-triggered training run on every collected row has succeeded"
+    ),
     "inference_ready_after_champion": "inference serves the champion",
     "make_retrain": "`make retrain` (a Job from the CronJob) to completion",
     "helm_upgrade": "`helm upgrade --reuse-values --wait`",
