@@ -19,6 +19,7 @@ import yaml
 
 from tests.charts.conftest import WITHOUT_AIRFLOW
 from tests.support.helm import REPO_ROOT, find, render_chart, tool
+from tests.support.netpol import matches
 
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
@@ -33,24 +34,6 @@ def pod_labels(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
     return policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
-
-
-def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """A label selector (matchLabels and In/NotIn/Exists/DoesNotExist expressions) as
-    Kubernetes evaluates it."""
-    if not selector.get("matchLabels", {}).items() <= labels.items():
-        return False
-    for expr in selector.get("matchExpressions", []):
-        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
-        ok = {
-            "In": key in labels and labels[key] in values,
-            "NotIn": key not in labels or labels[key] not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }[op]
-        if not ok:
-            return False
-    return True
 
 
 def admits(policy: dict[str, Any], labels: dict[str, str], port: int) -> bool:
