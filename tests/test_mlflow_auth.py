@@ -102,15 +102,17 @@ def login_as(
     """Log MLflow's client in as a user, as the pods do (MLFLOW_TRACKING_USERNAME/PASSWORD)."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(auth_server.server.url)
+    mlflow.set_registry_uri(auth_server.server.url)  # not one an earlier test left behind
 
     def login(user: str) -> None:
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth_server.passwords[user])
 
     yield login
-    mlflow.set_tracking_uri(previous)
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
 
 
 def test_config_file_is_private_and_holds_no_admin_password(auth_server: AuthServer) -> None:
@@ -170,6 +172,10 @@ print("VERSION", version)
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": auth_server.server.url,
+        # mlflow.set_registry_uri (training.tracking, earlier tests) exports MLFLOW_REGISTRY_URI:
+        # inherited, it sent the registration to a server long gone, whose port moto had taken
+        # (HTTP 500s, seen in a full make test).
+        "MLFLOW_REGISTRY_URI": auth_server.server.url,
         "MLFLOW_TRACKING_USERNAME": "train",
         "MLFLOW_TRACKING_PASSWORD": auth_server.passwords["train"],
     }
