@@ -18,7 +18,10 @@ service_subnet=$("$KUBECTL" --context "kind-$name" -n kube-system get configmap 
   kubeadm-config -o jsonpath='{.data.ClusterConfiguration}' | sed -n 's/^ *serviceSubnet: *//p')
 [[ -n "$service_subnet" ]] || die "no serviceSubnet in kubeadm-config of kind-$name"
 for node in $(PATH="$(dirname "$DOCKER"):$PATH" "$KIND" get nodes --name "$name"); do
-  if "$DOCKER" exec "$node" ip rule show | grep -q "to $service_subnet iif kube-bridge unreachable"; then
+  # A node where no pod has run yet has no kube-bridge: ip then shows the rule as
+  # "iif kube-bridge [detached]", and the rule still applies once the bridge appears.
+  if "$DOCKER" exec "$node" ip rule show pref 100 |
+    grep -Eq "to $service_subnet iif kube-bridge( \[detached\])? unreachable"; then
     say "node $node: Service IPs without endpoints already unreachable from pods"
   else
     "$DOCKER" exec "$node" ip rule add pref 100 iif kube-bridge to "$service_subnet" unreachable

@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -177,6 +178,21 @@ def test_a_service_without_endpoints_is_refused_not_answered(web: Kube) -> None:
     assert "exit=0" not in result.stdout, result.stdout + result.stderr
     # Refused or unreachable at once, not an 8-second timeout (kubectl exec costs ~1 s).
     assert elapsed < 6, f"{elapsed:.1f} s: the connection hung instead of being refused"
+
+
+def test_the_node_routing_rule_is_found_again_on_every_node(kube: Kube) -> None:
+    """`make e2e` runs the rule script again on a cluster `make cluster` set up: it must find the
+    rule on every node, including a node with no pod yet, where ip shows the rule's kube-bridge
+    as "[detached]" (a clean-clone CI run failed there with "RTNETLINK answers: File exists")."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "cluster" / "service-routes.sh"
+    cluster = CONTEXT.removeprefix("kind-")
+    result = subprocess.run(
+        ["bash", str(script), cluster], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    nodes = kube.run("get", "nodes", "-o", "name").stdout.split()
+    found = re.findall(r"node (\S+): Service IPs without endpoints already", result.stderr)
+    assert sorted(found) == sorted(n.removeprefix("node/") for n in nodes), result.stderr
 
 
 def test_pvc_binds_and_pod_writes(kube: Kube) -> None:
