@@ -86,8 +86,9 @@ class TestServerCommand:
         }
         assert refs == {
             "MLFLOW_DB_PASSWORD": {"name": "fm-mysql", "key": "mlflow-password"},
-            "AWS_ACCESS_KEY_ID": {"name": "fm-minio", "key": "root-user"},
-            "AWS_SECRET_ACCESS_KEY": {"name": "fm-minio", "key": "root-password"},
+            # The object-store user of the MLflow bucket only (minio.users), not the root keys.
+            "AWS_ACCESS_KEY_ID": {"name": "fm-minio-mlflow", "key": "access-key-id"},
+            "AWS_SECRET_ACCESS_KEY": {"name": "fm-minio-mlflow", "key": "secret-access-key"},
             # Not the users' passwords: the server never needs them (auth-users applies them).
             "MLFLOW_FLASK_SERVER_SECRET_KEY": {"name": "fm-mlflow-auth", "key": "flask-secret-key"},
         }

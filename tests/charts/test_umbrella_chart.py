@@ -47,6 +47,9 @@ DEFAULT_INVENTORY = {
     ("Secret", "fm-inference"),
     ("Secret", "fm-mlflow-auth"),
     ("Secret", "fm-minio"),
+    ("Secret", "fm-minio-mlflow"),
+    ("Secret", "fm-minio-airflow-logs"),
+    ("ConfigMap", "fm-minio-policies"),
     ("Secret", "fm-mysql"),
     ("Secret", "fm-postgresql"),
     ("Service", "fm-api-data"),
@@ -123,7 +126,7 @@ class TestRenders:
         [
             ("mysql", {"ConfigMap", "Secret", "Service", "StatefulSet", "NetworkPolicy"}),
             ("postgresql", {"Secret", "Service", "StatefulSet", "NetworkPolicy"}),
-            ("minio", {"Secret", "Service", "StatefulSet", "Job", "NetworkPolicy"}),
+            ("minio", {"Secret", "Service", "StatefulSet", "Job", "NetworkPolicy", "ConfigMap"}),
             ("api-data", {"Deployment", "Service", "PersistentVolumeClaim", "NetworkPolicy"}),
         ],
     )

@@ -71,6 +71,8 @@ class TestSchema:
             stack.append((indent, match.group(2), commented or any(e[2] for e in stack)))
             node: Any = values
             for _, key, _ in stack:
+                if isinstance(node, list):
+                    break  # a key of a list's item: documented with the list, as in helm-docs
                 node = node[key]
             is_parent = isinstance(node, dict) and bool(node)
             if not is_parent and not stack[-1][2]:

@@ -1,7 +1,7 @@
 """The whole loop on the kind cluster, in order (issue 14; see conftest.py for the harness).
 
-skaffold run -> every workload Ready -> a privileged pod refused by admission (and the known
-gap that MLflow and Airflow hold the object store's root keys, xfail) -> the extraction DAG
+skaffold run -> every workload Ready -> a privileged pod refused by admission, and only the
+object store and its bucket Job hold the object store's root keys -> the extraction DAG
 collects all 10 batches, each task in its own pod, while the scheduler pod and a running task
 pod are deleted -> the Asset triggers training -> the champion is in the MLflow registry with
 its files in the object store -> inference serves it -> every UI through the README's
@@ -263,20 +263,14 @@ def settle(pod: str, expect: dict[str, bool], timeout: float = 120) -> dict[str,
         time.sleep(5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 21, not built yet: per-client object-store credentials (a MinIO/moto user "
-    "for MLflow's artifact bucket, one for Airflow's log bucket, none for task pods); today "
-    "MLflow and every Airflow pod, task pods included, get the root keys of R-minio",
-)
 def test_only_the_object_store_and_its_bucket_job_hold_its_root_keys() -> None:
     """Every pod running now, every workload's pod template and the Airflow task pod template:
     only the object store and its bucket bootstrap Job may get the Secret's root-user or
     root-password (env, envFrom or a mounted volume).
 
-    Fails on the chart as it is (hence xfail, strict: it must be seen failing, and the mark
-    goes when per-client credentials land): MLflow's AWS_* env and every Airflow pod's
-    LOGS_S3_* env come from root-user/root-password.
+    Seen failing on the chart before per-client users (d2669cc's run, then an xfail(strict)):
+    MLflow's AWS_* env and every Airflow pod's LOGS_S3_* env came from root-user/root-password.
+    Now MLflow holds R-minio-mlflow and the Airflow pods R-minio-airflow-logs.
     """
     secret = f"{RELEASE}-minio"
     k8s = core()

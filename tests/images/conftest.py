@@ -50,7 +50,13 @@ def chart_values() -> dict[str, Any]:
     return {
         "mysql": {"image": {"repository": MYSQL_IMAGE[0], "tag": MYSQL_IMAGE[1]}},
         "postgresql": {"image": {"repository": POSTGRES_IMAGE[0], "tag": POSTGRES_IMAGE[1]}},
-        "minio": {"image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]}},
+        "minio": {
+            "image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]},
+            "bucketJob": {
+                "client": "standin",
+                "image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]},
+            },
+        },
         "mlflow": image("mlflow"),
         "api-data": image("api-data"),
         "inference": image("inference"),
@@ -133,18 +139,12 @@ def postgresql(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
 def s3(docs: list[dict[str, Any]], network: str, workdir: Path) -> Pod:
     pod = start(docs, network, workdir, "StatefulSet", "fm-minio")
     pod.wait_ready(timeout=120)
-    # The chart's bucket Job runs MinIO's mc image, which cannot be had here: the buckets it
-    # would create are created with the same credentials through the S3 API.
-    run_client(
-        network,
-        PROJECT_IMAGES["mlflow"],
-        "import boto3, os\n"
-        "s3 = boto3.client('s3', endpoint_url='http://fm-minio:9000', region_name='us-east-1',\n"
-        "    aws_access_key_id=os.environ['U'], aws_secret_access_key=os.environ['P'])\n"
-        "for bucket in os.environ['BUCKETS'].split(','):\n"
-        "    s3.create_bucket(Bucket=bucket)\n",
-        env={**minio_credentials(docs), "BUCKETS": "mlflow,airflow-logs"},
-    )
+    # The chart's bucket Job as rendered (client standin: MinIO's mc image cannot be had here)
+    # makes the buckets and the per-client users, so MLflow and Airflow run with their own keys.
+    job = Pod(docs, find(docs, "Job", "fm-minio-buckets-1"), network, "fm-minio-buckets",
+              workdir / "fm-minio-buckets")  # fmt: skip
+    proc = docker(*job.run_args(job.container(), detach=False), check=False, timeout=600)
+    assert proc.returncode == 0, f"bucket Job:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return pod
 
 

@@ -138,6 +138,12 @@ class Pod:
                 path.chmod(0o2775)
             elif "configMap" in volume or "secret" in volume:
                 self._write_files(path, volume)
+            elif "projected" in volume:
+                mode = volume["projected"].get("defaultMode", 0o644)
+                for source in volume["projected"]["sources"]:
+                    (kind,) = source  # secret or configMap: written as a volume of its own
+                    named = {"secretName": source[kind]["name"]} if kind == "secret" else {}
+                    self._write_files(path, {kind: {"defaultMode": mode, **source[kind], **named}})
             else:
                 raise ValueError(f"volume {volume['name']}: unsupported kind {sorted(volume)}")
 

@@ -127,12 +127,14 @@ def test_what_the_least_privilege_checks_read_exists_in_the_render(
     assert "pod_template_file.yaml" in template["data"]
 
 
-def test_the_root_key_check_fails_on_todays_chart_for_the_named_reason(
+def test_the_root_key_check_allows_only_the_object_store_and_its_job_on_the_render(
     docs: list[dict[str, Any]],
 ) -> None:
-    """Why the e2e's root-key check is xfail(strict=True): on the render it finds MLflow and
-    every Airflow pod (task pod template included) holding the object store's root keys, and
-    allows the object store and its bucket Job."""
+    """The e2e's root-key check on the render: the object store and its bucket Job hold the
+    root keys and nothing else does (MLflow and every Airflow pod did before per-client users).
+    A pod given the root keys (the old MLflow env) is found, so the check can fail."""
+    import copy
+
     import yaml
 
     from tests.e2e import probes
@@ -150,10 +152,16 @@ def test_the_root_key_check_fails_on_todays_chart_for_the_named_reason(
     holders = probes.root_key_holders([*pods, task], "forest-mlops-minio")
     allowed = {name for name in holders if probes.may_hold_root_keys(labels[name])}
     assert allowed == {"forest-mlops-minio", "forest-mlops-minio-buckets-1"}
-    assert set(holders) - allowed == {
-        "forest-mlops-mlflow",
-        "forest-mlops-airflow-api-server",
-        "forest-mlops-airflow-scheduler",
-        "forest-mlops-airflow-dag-processor",
-        "task pod",
+    assert set(holders) - allowed == set()
+    old_mlflow = copy.deepcopy(
+        next(p for p in pods if p["metadata"]["name"] == "forest-mlops-mlflow")
+    )
+    for env in old_mlflow["spec"]["containers"][0]["env"]:
+        ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+        if ref.get("name") == "forest-mlops-minio-mlflow":
+            ref.update(
+                name="forest-mlops-minio", key=ref["key"].replace("access-key-id", "root-user")
+            )
+    assert set(probes.root_key_holders([old_mlflow], "forest-mlops-minio")) == {
+        "forest-mlops-mlflow"
     }

@@ -8,6 +8,12 @@ type beside it) and loaded back at start. MinIO's probe paths /minio/health/live
 /minio/health/ready answer 200.
 There is no console: the console address answers every request with a page saying so, so that
 the README's port-forward to the console port reaches the pod and tells the user what is there.
+
+With MINIO_ROOT_USER and MINIO_ROOT_PASSWORD set (the chart always sets them) every request must
+be signed by a known user and is checked against that user's IAM policy, as MinIO checks its
+users' policies: moto's own enforcement, switched on once the saved objects are back. The root
+user may do anything; other users are added by the chart's bootstrap Job (s3_users.py). Without
+them any credentials are accepted, as before.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from moto import settings
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from moto.server import DomainDispatcherApplication, create_backend_app
+from s3_users import ROOT_POLICY, Users, with_user_endpoint
 from werkzeug.serving import run_simple
 from werkzeug.test import Client
 
@@ -62,8 +72,14 @@ class ObjectFiles:
     def bucket_dir(self, bucket: str) -> Path:
         return self.root / quote(bucket, safe="")
 
+    # After a write, the state is read from moto's S3 backend itself, not through a request: once
+    # policies are enforced an unsigned request would be refused.
+    @property
+    def backend(self) -> Any:
+        return s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+
     def sync_bucket(self, bucket: str) -> None:
-        exists = self.client.head(f"/{bucket}", headers=RESTORE_HEADERS).status_code == 200
+        exists = bucket in self.backend.buckets
         with self.lock:
             if exists:
                 self.bucket_dir(bucket).mkdir(parents=True, exist_ok=True)
@@ -71,17 +87,18 @@ class ObjectFiles:
                 shutil.rmtree(self.bucket_dir(bucket), ignore_errors=True)
 
     def sync_object(self, bucket: str, key: str) -> None:
-        answer = self.client.get(f"/{bucket}/{quote(key)}", headers=RESTORE_HEADERS)
+        found = self.backend.buckets.get(bucket)
+        stored = found.keys.get(key) if found is not None else None
         path = self.bucket_dir(bucket) / quote(key, safe="")
         with self.lock:
-            if answer.status_code != 200:
+            if stored is None:
                 path.unlink(missing_ok=True)
                 Path(f"{path}.type").unlink(missing_ok=True)
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
             for target, data in (
-                (Path(f"{path}.type"), (answer.content_type or "").encode()),
-                (path, answer.get_data()),
+                (Path(f"{path}.type"), (stored.metadata.get("content-type") or "").encode()),
+                (path, stored.value),
             ):
                 tmp = target.with_name(target.name + ".tmp")
                 tmp.write_bytes(data)
@@ -167,6 +184,19 @@ def main(argv: list[str]) -> int:
         restored = files.restore()
         sys.stderr.write(f"s3 stand-in: {restored} object(s) restored from {files.root}\n")
         app = persisted(moto, files)
+    root_user, root_password = (
+        os.environ.get("MINIO_ROOT_USER"),
+        os.environ.get("MINIO_ROOT_PASSWORD"),
+    )
+    if root_user and root_password:
+        users = Users(Path(args.dirs[0] if args.dirs else "/tmp") / ".standin-iam.json")
+        users.put(root_user, root_password, ROOT_POLICY)
+        sys.stderr.write(f"s3 stand-in: root user and {users.load()} user(s) from {users.path}\n")
+        # Read on every request: from now on each one is signed by a user its policy allows.
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        app = with_user_endpoint(app, users, root_user, root_password)
+    else:
+        sys.stderr.write("s3 stand-in: no MINIO_ROOT_USER/MINIO_ROOT_PASSWORD: any key accepted\n")
     app = with_health(app)
     sys.stderr.write(f"s3 stand-in (moto) on {host or '0.0.0.0'}:{port}\n")
     if args.console_address:

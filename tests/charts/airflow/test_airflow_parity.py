@@ -111,7 +111,7 @@ def local_airflow(
         "fm-airflow": {k: base64.b64decode(v).decode() for k, v in chart_secret["data"].items()},
         "fm-postgresql": {"airflow-password": db_password},
         "fm-mysql": {"train-password": "unused"},
-        "fm-minio": {"root-user": "testing", "root-password": "testing"},
+        "fm-minio-airflow-logs": {"access-key-id": "testing", "secret-access-key": "testing"},
     }
     replacements = [
         ("postgresql+psycopg2://airflow:", f"postgresql+psycopg2://{db_user}:"),

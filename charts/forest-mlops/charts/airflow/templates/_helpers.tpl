@@ -19,7 +19,7 @@ templates between the umbrella chart and every subchart).
 {{- define "airflow.trainDbHost" -}}{{ .Values.trainDatabase.host | default (printf "%s-mysql" .Release.Name) }}{{- end }}
 {{- define "airflow.dbSecret" -}}{{ .Values.database.existingSecret | default (printf "%s-postgresql" .Release.Name) }}{{- end }}
 {{- define "airflow.trainDbSecret" -}}{{ .Values.trainDatabase.existingSecret | default (printf "%s-mysql" .Release.Name) }}{{- end }}
-{{- define "airflow.s3Secret" -}}{{ .Values.logs.remote.existingSecret | default (printf "%s-minio" .Release.Name) }}{{- end }}
+{{- define "airflow.s3Secret" -}}{{ .Values.logs.remote.existingSecret | default (printf "%s-minio-airflow-logs" .Release.Name) }}{{- end }}
 {{- define "airflow.s3Endpoint" -}}{{ .Values.logs.remote.s3EndpointUrl | default (printf "http://%s-minio:9000" .Release.Name) }}{{- end }}
 {{/* The umbrella's MLflow logins (forest-mlops.mlflowAuthName); task pods use the train user's. */}}
 {{- define "airflow.mlflowAuthSecret" -}}{{ printf "%s-mlflow-auth" .Release.Name }}{{- end }}
