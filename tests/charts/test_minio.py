@@ -227,6 +227,9 @@ def test_standin_bootstrap_sets_users_that_the_standin_enforces(tmp_path):
             "AccessDenied"
         )
         assert refused(lambda: mlflow.delete_bucket(Bucket="mlflow")) == "AccessDenied"
+        # HeadBucket needs s3:ListBucket, as on AWS and MinIO (S3 answers a HEAD with no body).
+        assert refused(lambda: mlflow.head_bucket(Bucket="mlflow")) == "allowed"
+        assert refused(lambda: logs.head_bucket(Bucket="mlflow")) == "403"
         assert refused(mlflow.list_buckets) == "AccessDenied"
         assert refused(lambda: s3("nobody", "secret-of-nobody").list_buckets()) == (
             "InvalidAccessKeyId"

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from tests.images.conftest import PROJECT_IMAGES, minio_credentials, run_client
 from tests.images.pods import Pod, new_workdir, run_once
 from tests.images.test_platform import api_token, http
 from tests.support.helm import find
@@ -94,3 +95,17 @@ def test_a_task_pod_runs_a_real_task_to_success(
     )
     assert status == 200, body[:500]
     assert json.loads(body)["value"], "the task returned the batch it fetched from api-data"
+    # The task pod wrote its log to the log bucket with the log user's keys (R-minio-airflow-logs,
+    # allowed that bucket only), not the root keys: read back here with the root keys.
+    listing = run_client(
+        network,
+        PROJECT_IMAGES["mlflow"],
+        "import boto3, os\n"
+        "s3 = boto3.client('s3', endpoint_url='http://fm-minio:9000', region_name='us-east-1',\n"
+        "    aws_access_key_id=os.environ['U'], aws_secret_access_key=os.environ['P'])\n"
+        "for o in s3.list_objects_v2(Bucket='airflow-logs').get('Contents', []):\n"
+        "    print(o['Key'], o['Size'])\n",
+        env=minio_credentials(docs),
+    )
+    logs = [line for line in listing.splitlines() if f"run_id={run_id}" in line and TASK in line]
+    assert logs and all(int(line.split()[-1]) > 0 for line in logs), listing

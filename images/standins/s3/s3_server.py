@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, quote, unquote
 from moto import settings
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
+from moto.s3.responses import ACTION_MAP
 from moto.server import DomainDispatcherApplication, create_backend_app
 from s3_users import ROOT_POLICY, Users, with_user_endpoint
 from werkzeug.serving import run_simple
@@ -192,6 +193,9 @@ def main(argv: list[str]) -> int:
         users = Users(Path(args.dirs[0] if args.dirs else "/tmp") / ".standin-iam.json")
         users.put(root_user, root_password, ROOT_POLICY)
         sys.stderr.write(f"s3 stand-in: root user and {users.load()} user(s) from {users.path}\n")
+        # AWS and MinIO authorize HeadBucket as s3:ListBucket; moto asks for "s3:HeadBucket",
+        # an action MinIO's policy parser rejects, so no policy of the chart could grant it.
+        ACTION_MAP["BUCKET"]["HEAD"]["DEFAULT"] = "ListBucket"
         # Read on every request: from now on each one is signed by a user its policy allows.
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         app = with_user_endpoint(app, users, root_user, root_password)
