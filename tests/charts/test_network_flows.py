@@ -3,7 +3,8 @@ the rendered NetworkPolicies (ingress AND egress, tests/support/netpol.py).
 
 The flows are not listed by hand first: each container's environment (Secrets, ConfigMaps and
 $(VAR) resolved as the kubelet does, envFrom included), command and args are searched for
-`scheme://host:port` and `host port`, every host that is a Service of the release becomes a
+`scheme://host:port` and `host port`, and a mounted Prometheus configuration for its scrape
+targets (static and DNS-discovered), every host that is a Service of the release becomes a
 flow to the pods that Service selects, on the port it forwards to. Sources: every workload of
 the chart (init containers included), the Airflow task pod of the rendered pod template with
 the labels the KubernetesExecutor adds for each DAG, and k8s/'s retraining CronJob. FLOWS is
@@ -21,6 +22,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.charts.conftest import KIND_VALUES
 from tests.e2e import probes
@@ -99,7 +101,11 @@ FLOWS = {
     ("task:forest_cover_data_extraction", "forest-mlops-api-data", 8000),
     ("CronJob/forest-mlops-retrain", "forest-mlops-mysql", 3306),
     ("CronJob/forest-mlops-retrain", "forest-mlops-mlflow", 5000),
+    # Prometheus' scrapes of /metrics: every inference replica, the data API
+    ("Deployment/forest-mlops-prometheus", "forest-mlops-inference-headless", 8001),
+    ("Deployment/forest-mlops-prometheus", "forest-mlops-api-data", 8000),
 }
+PROMETHEUS = "Deployment/forest-mlops-prometheus"
 
 URL = re.compile(r"[a-z][a-z0-9+.-]*://(?:[^@/\s\"']*@)?([A-Za-z0-9.-]+):(\d+)")
 
@@ -112,11 +118,22 @@ class Platform:
         self.retrain = retrain_objects()
         self.policies = policies_of([*docs, *self.retrain])
         self.sources: list[tuple[Pod, list[dict[str, Any]]]] = []
+        # a container (by id) -> the ConfigMaps its pod mounts into it (scrape configurations)
+        self.mounted: dict[int, list[str]] = {}
         for obj in [*docs, *self.retrain]:
             if obj["kind"] in {*WORKLOADS, "CronJob"}:
                 spec, _ = pod_spec_and_labels(obj)
                 items = [*spec.get("initContainers", []), *spec.get("containers", [])]
                 self.sources.append((pod_of(obj, namespace=NAMESPACE), items))
+                maps = {
+                    v["name"]: v["configMap"]["name"]
+                    for v in spec.get("volumes", [])
+                    if "configMap" in v
+                }
+                for item in items:
+                    self.mounted[id(item)] = [
+                        maps[m["name"]] for m in item.get("volumeMounts", []) if m["name"] in maps
+                    ]
         template = task_pod_template(docs)
         for dag, labels in executor.items():
             pod = pod_of(template, labels, name=f"task:{dag}", namespace=NAMESPACE)
@@ -162,6 +179,23 @@ class Platform:
         found = {(host, int(port)) for text in texts + argv for host, port in URL.findall(text)}
         # `host port` argument pairs (MLflow's wait-for-database init container)
         found |= {(a, int(b)) for a, b in itertools.pairwise(argv) if b.isdigit()}
+        return found | self.scraped(item)
+
+    def scraped(self, item: dict[str, Any]) -> set[tuple[str, int]]:
+        """(host, port) of the scrape targets in a prometheus.yml mounted into the container:
+        static targets and the names of dns_sd_configs (each resolves to the pods)."""
+        found: set[tuple[str, int]] = set()
+        for name in self.mounted.get(id(item), []):
+            text = find(self.docs, "ConfigMap", name)["data"].get("prometheus.yml")
+            if text is None:
+                continue
+            for job in yaml.safe_load(text)["scrape_configs"]:
+                for static in job.get("static_configs", []):
+                    for target in static["targets"]:
+                        host, port = target.rsplit(":", 1)
+                        found.add((host, int(port)))
+                for dns in job.get("dns_sd_configs", []):
+                    found |= {(host, int(dns["port"])) for host in dns["names"]}
         return found
 
     def flows(self) -> dict[tuple[str, str, int], tuple[Pod, Pod, int]]:
@@ -203,6 +237,50 @@ class TestConfiguredFlows:
         assert {key[:2] for key in unused} == set(UNUSED), "an UNUSED entry names no flow"
         for key, (src, dst, port) in unused.items():
             assert not connects(platform.policies, src, dst, port), key
+
+
+class TestScrapes:
+    """Prometheus reaches the metrics port of what it scrapes and nothing else of the release;
+    opening those ports to it opened them to no one else."""
+
+    def test_the_scraper_reaches_each_target_and_nothing_else(self, platform):
+        scraper = platform.pod(PROMETHEUS)
+        targets = {
+            (service, port): (dst, target)
+            for (src, service, port), (_, dst, target) in platform.flows().items()
+            if src == PROMETHEUS
+        }
+        assert set(targets) == {
+            ("forest-mlops-inference-headless", 8001),
+            ("forest-mlops-api-data", 8000),
+        }
+        for dst, port in targets.values():
+            assert connects(platform.policies, scraper, dst, port), dst.name
+            assert not connects(platform.policies, scraper, dst, port + 1), dst.name
+        for name, port in probes.GUARDED.items():
+            if name == "api-data":
+                continue
+            dst, target = platform.backend(platform.service(f"{RELEASE}-{name}"), port)
+            assert not connects(platform.policies, scraper, dst, target), name
+        assert not connects(platform.policies, scraper, INTERNET, 443)
+
+    def test_the_metrics_ports_admit_no_one_new(self, platform):
+        """The data API's port (its /metrics) admits Prometheus, not a pod that only looks like
+        it (another release's), nor a stranger or an unlabelled release pod; Prometheus' own
+        port admits no pod at all."""
+        api_data, _ = platform.backend(platform.service(f"{RELEASE}-api-data"), 8000)
+        prometheus, _ = platform.backend(platform.service(f"{RELEASE}-prometheus"), 9090)
+        lookalike = Pod("lookalike", platform.pod(PROMETHEUS).labels
+                        | {"app.kubernetes.io/instance": "other"}, namespace=NAMESPACE)  # fmt: skip
+        outsiders = [
+            lookalike,
+            Pod("stranger", probes.stranger_labels(), namespace=NAMESPACE),
+            Pod("release-pod", probes.release_pod_labels(RELEASE), namespace=NAMESPACE),
+        ]
+        for pod in outsiders:
+            assert not connects(platform.policies, pod, api_data, 8000), pod.name
+        for pod, _ in platform.sources:
+            assert not connects(platform.policies, pod, prometheus, 9090), pod.name
 
 
 class TestUnconfiguredFlows:

@@ -242,7 +242,9 @@ class TestServices:
         policy = find(full_docs, "NetworkPolicy", "fm-api-data")
         pods = pod_labels(full_docs)
         assert selects(policy, pods["Deployment/fm-api-data"])
-        assert {name for name, labels in pods.items() if admits(policy, labels, 8000)} == set()
+        # Prometheus scrapes its /metrics, on the same port.
+        admitted = {name for name, labels in pods.items() if admits(policy, labels, 8000)}
+        assert admitted == {"Deployment/fm-prometheus"}
         assert admits(policy, task_pods["forest_cover_data_extraction"], 8000)
         assert not admits(policy, task_pods["forest_cover_model_training"], 8000)
         assert not admits(policy, retrain_job_labels(), 8000)
@@ -258,6 +260,19 @@ class TestServices:
     def test_inference_accepts_any_source_on_8001_only(self, platform_docs):
         policy = find(platform_docs, "NetworkPolicy", "fm-inference")
         assert policy["spec"]["ingress"] == [{"ports": [{"port": 8001, "protocol": "TCP"}]}]
+
+    def test_without_its_scrape_the_data_api_does_not_admit_prometheus(self):
+        docs = render_chart(WITHOUT_AIRFLOW | {"prometheus": {"scrape": {"apiData": False}}})
+        policy = find(docs, "NetworkPolicy", "fm-api-data")
+        assert not admits(policy, pod_labels(docs)["Deployment/fm-prometheus"], 8000)
+
+    def test_prometheus_accepts_nothing(self, platform_docs):
+        """Its HTTP API has no login: people reach it with port-forward, which no policy
+        filters; no pod queries it yet."""
+        policy = find(platform_docs, "NetworkPolicy", "fm-prometheus")
+        assert selects(policy, pod_labels(platform_docs)["Deployment/fm-prometheus"])
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert "ingress" not in policy["spec"]
 
     def test_bucket_job_accepts_nothing(self, platform_docs):
         policy = find(platform_docs, "NetworkPolicy", "fm-minio-buckets")
@@ -276,11 +291,11 @@ class TestToggle:
         assert "NetworkPolicy" not in {d["kind"] for d in docs}
 
     def test_on_in_kind_values(self, kind_docs):
-        # 7 ingress policies; egress: the default-deny and the MySQL, S3 and MLflow clients'
-        # (the Airflow ones are not rendered without Airflow).
+        # 8 ingress policies; egress: the default-deny, the MySQL, S3 and MLflow clients' and
+        # Prometheus' scrapes (the Airflow ones are not rendered without Airflow).
         kinds = [d["spec"]["policyTypes"] for d in kind_docs if d["kind"] == "NetworkPolicy"]
-        assert kinds.count(["Ingress"]) == 7
-        assert kinds.count(["Egress"]) == 4
+        assert kinds.count(["Ingress"]) == 8
+        assert kinds.count(["Egress"]) == 5
 
     def test_no_policy_for_a_disabled_store(self):
         docs = render_chart(

@@ -21,16 +21,27 @@ from tests.support.helm import (
     render_notes,
 )
 
-COMPONENTS = ["mysql", "postgresql", "minio", "mlflow", "api-data", "inference", "airflow"]
+COMPONENTS = [
+    "mysql",
+    "postgresql",
+    "minio",
+    "mlflow",
+    "api-data",
+    "inference",
+    "airflow",
+    "prometheus",
+]
 
 # Everything the chart renders with its default values, Airflow aside (kind, name).
 DEFAULT_INVENTORY = {
     ("ConfigMap", "fm-mysql-config"),
     ("ConfigMap", "fm-mysql-initdb"),
     ("ConfigMap", "fm-platform"),
+    ("ConfigMap", "fm-prometheus"),
     ("Deployment", "fm-api-data"),
     ("Deployment", "fm-inference"),
     ("Deployment", "fm-mlflow"),
+    ("Deployment", "fm-prometheus"),
     ("Job", "fm-minio-buckets-1"),
     ("NetworkPolicy", "fm-api-data"),
     ("NetworkPolicy", "fm-default-egress"),
@@ -43,6 +54,8 @@ DEFAULT_INVENTORY = {
     ("NetworkPolicy", "fm-mysql"),
     ("NetworkPolicy", "fm-mysql-clients-egress"),
     ("NetworkPolicy", "fm-postgresql"),
+    ("NetworkPolicy", "fm-prometheus"),
+    ("NetworkPolicy", "fm-prometheus-scrape-egress"),
     ("PersistentVolumeClaim", "fm-api-data"),
     ("Secret", "fm-inference"),
     ("Secret", "fm-mlflow-auth"),
@@ -54,6 +67,7 @@ DEFAULT_INVENTORY = {
     ("Secret", "fm-postgresql"),
     ("Service", "fm-api-data"),
     ("Service", "fm-inference"),
+    ("Service", "fm-inference-headless"),
     ("Service", "fm-minio"),
     ("Service", "fm-minio-headless"),
     ("Service", "fm-mlflow"),
@@ -61,6 +75,7 @@ DEFAULT_INVENTORY = {
     ("Service", "fm-mysql-headless"),
     ("Service", "fm-postgresql"),
     ("Service", "fm-postgresql-headless"),
+    ("Service", "fm-prometheus"),
     ("StatefulSet", "fm-minio"),
     ("StatefulSet", "fm-mysql"),
     ("StatefulSet", "fm-postgresql"),
@@ -136,6 +151,21 @@ class TestRenders:
         assert {kind for kind, _ in names} == expected
         assert all(name.startswith(f"fm-{component}") for _, name in names), sorted(names)
 
+    def test_prometheus_alone_scrapes_only_itself(self):
+        values = only("prometheus") | {
+            "prometheus": {"enabled": True, "scrape": {"inference": False, "apiData": False}}
+        }
+        docs = render_chart(values)
+        assert inventory(docs) == UMBRELLA | {
+            ("ConfigMap", "fm-prometheus"),
+            ("Deployment", "fm-prometheus"),
+            ("Service", "fm-prometheus"),
+            ("NetworkPolicy", "fm-prometheus"),
+            ("NetworkPolicy", "fm-prometheus-scrape-egress"),
+        }
+        egress = find(docs, "NetworkPolicy", "fm-prometheus-scrape-egress")
+        assert "egress" not in egress["spec"]  # DNS only (fm-default-egress)
+
     def test_mlflow_alone_against_external_database_and_s3(self):
         values = only("mlflow") | {
             "mlflow": {
@@ -163,6 +193,7 @@ class TestRenders:
             "fm-platform",
             "fm-default-egress",
             "fm-inference",
+            "fm-inference-headless",
         }
 
     def test_airflow_alone_renders_only_airflow_objects(self):
@@ -257,6 +288,7 @@ class TestNotes:
             "kubectl -n forest port-forward svc/fm-minio 9001:9001",
             "kubectl -n forest port-forward svc/fm-inference 8001:8001",
             "kubectl -n forest port-forward svc/fm-api-data 8000:8000",
+            "kubectl -n forest port-forward svc/fm-prometheus 9090:9090",
         ],
     )
     def test_port_forward_command_for_every_ui(self, notes, command):

@@ -50,6 +50,8 @@ GUARDED = {
     "minio": 9000,
     "airflow-api-server": 8080,
     "api-data": 8000,
+    # No pod queries it yet: people use port-forward (no policy filters that).
+    "prometheus": 9090,
 }
 # Open to any source (the public prediction service): what a stranger reaches.
 OPEN = {"inference": 8001}
