@@ -3,10 +3,10 @@
 #   standins.sh bases    the Python and Airflow base images: the official ones when present or
 #                        pullable, else stand-ins built here. Prints PYTHON_IMAGE=... and
 #                        AIRFLOW_IMAGE=... (the --build-arg values of images/*/Dockerfile).
-#   standins.sh services the MariaDB, PostgreSQL and S3 stand-ins for the chart's mysql,
-#                        postgresql and minio (always built: MySQL 8.4, postgres:17 and MinIO
-#                        cannot be had here). Prints MYSQL_IMAGE=..., POSTGRES_IMAGE=... and
-#                        S3_IMAGE=...
+#   standins.sh services the MariaDB, PostgreSQL, S3 and Prometheus stand-ins for the chart's
+#                        mysql, postgresql, minio and prometheus (always built: MySQL 8.4,
+#                        postgres:17, MinIO and quay.io's Prometheus cannot be had here). Prints
+#                        MYSQL_IMAGE=..., POSTGRES_IMAGE=..., S3_IMAGE=... and PROMETHEUS_IMAGE=...
 #   standins.sh registry the kind cluster's local registry (scripts/cluster/registry.sh): the
 #                        official registry image when present or pullable, else Debian's
 #                        docker-registry (distribution 2.8). Prints REGISTRY_IMAGE=...
@@ -27,6 +27,7 @@ STANDIN_AIRFLOW=forest-mlops-standin/airflow:3.3.2-python3.11
 STANDIN_MARIADB=forest-mlops-standin/mariadb:10.11-bookworm
 STANDIN_POSTGRES=forest-mlops-standin/postgres:15-bookworm
 STANDIN_S3=forest-mlops-standin/s3:moto-5.2.5
+STANDIN_PROMETHEUS=forest-mlops-standin/prometheus:2.42-bookworm
 OFFICIAL_REGISTRY=registry:2.8.3
 STANDIN_REGISTRY=forest-mlops-standin/registry:2.8-bookworm
 # The build machine's CA bundle: PyPI is reached through an intercepting proxy on these machines.
@@ -108,6 +109,8 @@ case "${1:-}" in
     python_image=$(python_base)
     build_standin "$STANDIN_S3" images/standins/s3 PYTHON_BASE "$python_image"
     echo "S3_IMAGE=$STANDIN_S3"
+    build_standin "$STANDIN_PROMETHEUS" images/standins/prometheus BASE "$STANDIN_DEBIAN"
+    echo "PROMETHEUS_IMAGE=$STANDIN_PROMETHEUS"
     ;;
   registry)
     if have_official "$OFFICIAL_REGISTRY"; then

@@ -2,10 +2,11 @@
 
 Every container test runs against these session-wide pods on one Docker network, started on
 first use: MySQL (the MariaDB stand-in), PostgreSQL (Airflow's metadata DB; Debian's
-PostgreSQL 15 standing in for postgres:17), S3 (the moto stand-in), MLflow, api-data, inference and
-the Airflow control plane. Without a Docker engine the tests skip, listed at the end of the run,
-and fail under CI (tests/support/missing; `make docker-engine` starts one, .ci/run runs it); with
-one, missing images are an error (`make images` builds them; .ci/run does).
+PostgreSQL 15 standing in for postgres:17), S3 (the moto stand-in), MLflow, api-data, inference,
+the Airflow control plane and Prometheus (Debian's 2.42 standing in for the official 3.x).
+Without a Docker engine the tests skip, listed at the end of the run, and fail under CI
+(tests/support/missing; `make docker-engine` starts one, .ci/run runs it); with one, missing
+images are an error (`make images` builds them; .ci/run does).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ TAG = os.environ.get("FOREST_IMAGE_TAG", "dev")
 PROJECT_IMAGES = {
     name: f"forest-mlops/{name}:{TAG}" for name in ("airflow", "mlflow", "api-data", "inference")
 }
-# The stand-ins scripts/images/standins.sh builds for the chart's mysql, postgresql and minio.
+# The stand-ins scripts/images/standins.sh builds for the chart's mysql, postgresql, minio and
+# prometheus.
 MYSQL_IMAGE = ("forest-mlops-standin/mariadb", "10.11-bookworm")
 POSTGRES_IMAGE = ("forest-mlops-standin/postgres", "15-bookworm")
 S3_IMAGE = ("forest-mlops-standin/s3", "moto-5.2.5")
+PROMETHEUS_IMAGE = ("forest-mlops-standin/prometheus", "2.42-bookworm")
 
 
 def chart_values() -> dict[str, Any]:
@@ -57,6 +60,7 @@ def chart_values() -> dict[str, Any]:
                 "image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]},
             },
         },
+        "prometheus": {"image": {"repository": PROMETHEUS_IMAGE[0], "tag": PROMETHEUS_IMAGE[1]}},
         "mlflow": image("mlflow"),
         "api-data": image("api-data"),
         "inference": image("inference"),
