@@ -686,6 +686,9 @@ UI_CHECKS = {
     "MinIO console": "console",
     "inference": "/",
     "data API": "/docs",
+    # The query page (Debian's 2.42 redirects it to its classic UI); its NetworkPolicy admits
+    # no pod, so this is also the proof that port-forward is not filtered.
+    "Prometheus": "/graph",
 }
 
 

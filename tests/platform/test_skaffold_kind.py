@@ -27,7 +27,7 @@ from tests.support.helm import REPO_ROOT, pod_containers, render_chart
 SKAFFOLD = yaml.safe_load((REPO_ROOT / "skaffold.yaml").read_text())
 KIND = yaml.safe_load((REPO_ROOT / "kind-config.yaml").read_text())
 PROJECT_IMAGE = re.compile(r"^forest-mlops/")
-UI_PORTS = {8080, 5000, 9001, 8001, 8000}
+UI_PORTS = {8080, 5000, 9001, 8001, 8000, 9090}
 
 
 def with_profile(config: Mapping[str, Any], name: str) -> dict[str, Any]:
