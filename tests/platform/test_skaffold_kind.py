@@ -178,6 +178,7 @@ class TestRegistry:
             values["postgresql"]["image"]["repository"],
             values["minio"]["image"]["repository"],
             values["minio"]["bucketJob"]["image"]["repository"],
+            values["prometheus"]["image"]["repository"],
         ]
         registry = registry_of_the_cluster_scripts()
         assert all(r.startswith(f"{registry}/forest-mlops-standin/") for r in repos), repos

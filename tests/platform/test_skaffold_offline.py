@@ -1,9 +1,10 @@
 """skaffold.yaml's `offline` profile (make e2e on a machine without any container registry).
 
 It may swap only what cannot be had offline: base images and the dataset through build args the
-Dockerfiles really declare (for the target they are given to), MySQL and MinIO through
-values-offline.yaml to stand-ins named as such, and the data window. Everything else (the four
-project artifacts, the chart, the retraining CronJob, port-forwards) stays the default config's.
+Dockerfiles really declare (for the target they are given to), MySQL, PostgreSQL, MinIO and
+Prometheus through values-offline.yaml to stand-ins named as such, and the data window.
+Everything else (the four project artifacts, the chart, the retraining CronJob, port-forwards)
+stays the default config's.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def test_every_build_arg_is_declared_by_its_dockerfile() -> None:
             assert re.fullmatch(r"\{\{\.FOREST_[A-Z_]+\}\}|file", value), value
 
 
-def test_stand_ins_replace_only_mysql_postgresql_and_minio_and_say_so() -> None:
+def test_stand_ins_replace_only_mysql_postgresql_minio_and_prometheus_and_say_so() -> None:
     docs, artifacts = render_release(OFFLINE)
     assert_artifacts_and_chart_agree(docs, artifacts)
     third_party = {i for i in rendered_images(docs) if not i.startswith("forest-mlops/")}
@@ -78,6 +79,7 @@ def test_stand_ins_replace_only_mysql_postgresql_and_minio_and_say_so() -> None:
         "localhost:5001/forest-mlops-standin/mariadb:10.11-bookworm",
         "localhost:5001/forest-mlops-standin/postgres:15-bookworm",
         "localhost:5001/forest-mlops-standin/s3:moto-5.2.5",
+        "localhost:5001/forest-mlops-standin/prometheus:2.42-bookworm",
     }
     job = next(d for d in docs if d["kind"] == "Job" and "buckets" in d["metadata"]["name"])
     (main,) = job["spec"]["template"]["spec"]["containers"]
