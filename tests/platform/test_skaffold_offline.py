@@ -81,6 +81,16 @@ def test_stand_ins_replace_only_mysql_postgresql_minio_and_prometheus_and_say_so
         "localhost:5001/forest-mlops-standin/s3:moto-5.2.5",
         "localhost:5001/forest-mlops-standin/prometheus:2.42-bookworm",
     }
+    # A stand-in keeps its tag across recipe changes: nodes must ask the registry every time.
+    policies = {
+        c["image"]: c.get("imagePullPolicy")
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet", "Job")
+        for c in [*d["spec"]["template"]["spec"].get("initContainers", []),
+                  *d["spec"]["template"]["spec"]["containers"]]
+        if "forest-mlops-standin/" in c["image"]
+    }  # fmt: skip
+    assert set(policies) == third_party and set(policies.values()) == {"Always"}, policies
     job = next(d for d in docs if d["kind"] == "Job" and "buckets" in d["metadata"]["name"])
     (main,) = job["spec"]["template"]["spec"]["containers"]
     # The stand-in's own bootstrap (buckets and per-client users), not MinIO's mc.
