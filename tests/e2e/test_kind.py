@@ -91,6 +91,13 @@ def workloads_ready(namespace: str = NAMESPACE) -> list[str]:
     for job in batch.list_namespaced_job(namespace).items:
         if job.metadata.owner_references:  # retraining Jobs are checked where they run
             continue
+        failed = [
+            c for c in job.status.conditions or [] if c.type == "Failed" and c.status == "True"
+        ]
+        # A Job past its backoff limit will never complete: say so now, not at the timeout.
+        assert not failed, (
+            f"Job/{job.metadata.name} failed: {failed[0].reason}: {failed[0].message}"
+        )
         if not job.status.succeeded:
             waiting.append(f"Job/{job.metadata.name} not complete")
     return waiting
