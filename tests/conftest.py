@@ -12,8 +12,10 @@ docs/RELIABILITY.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +43,55 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "postgresql+psycopg2://forest_test:forest_test@127.0.0.1:5432/postgres",
 )
 S3_TEST_KEY = "testing"  # moto accepts any key; these are not credentials
+
+
+# MLflow's set_tracking_uri and set_registry_uri (forest_mlops.training.tracking, the extraction
+# DAG's tasks run in-process by dag.test(), tests/inference/models.register) keep the URI in a
+# module global and export it to os.environ for subprocesses: a test's MLflow server outlived
+# it there, and later tests' children (the demo's inference, registrations in a subprocess)
+# talked to a stopped server, or to whatever had taken its port (HTTP 500s from moto). Seen in
+# two clean-clone make test runs; so every test and every module gets them back as it found them.
+_MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_MLFLOW_URI_GLOBALS = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+)
+
+
+@contextlib.contextmanager
+def _mlflow_uris_kept() -> Iterator[None]:
+    env = {key: os.environ.get(key) for key in _MLFLOW_URI_ENV}
+    # Only modules already imported: importing MLflow here would slow every test down. One
+    # imported during the block has no earlier value to keep: it goes back to unset (None).
+    globals_ = {
+        (module, name): getattr(sys.modules[module], name)
+        for module, name in _MLFLOW_URI_GLOBALS
+        if module in sys.modules
+    }
+    try:
+        yield
+    finally:
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for module, name in _MLFLOW_URI_GLOBALS:
+            if module in sys.modules:
+                setattr(sys.modules[module], name, globals_.get((module, name)))
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_uris_restored_per_test() -> Iterator[None]:
+    with _mlflow_uris_kept():
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _mlflow_uris_restored_per_module() -> Iterator[None]:
+    """Also around a module: its module-scoped fixtures set URIs before any test's snapshot."""
+    with _mlflow_uris_kept():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -232,10 +283,12 @@ def start_mlflow_server(
     bucket: str,
     log_path: Path,
     auth: bool = False,
+    metrics_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> MlflowServer:
     """`auth=True` runs the basic-auth app, as the chart does: extra_env must then name its
-    config (MLFLOW_AUTH_CONFIG_PATH) and Flask key (tests/test_mlflow_auth.py)."""
+    config (MLFLOW_AUTH_CONFIG_PATH) and Flask key (tests/test_mlflow_auth.py). `metrics_dir`
+    turns on its request metrics there, as the chart does (forest_mlops.mlflow_metrics)."""
     s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     port = free_port()
     argv = mlflow_server.server_command(
@@ -244,6 +297,7 @@ def start_mlflow_server(
         host="127.0.0.1",
         port=port,
         auth=auth,
+        metrics_dir=None if metrics_dir is None else str(metrics_dir),
     )
     argv[0] = str(VENV_BIN / "mlflow")
     env = mlflow_server.server_env(

@@ -165,11 +165,13 @@ class MlflowRegistry:
 
         with tempfile.TemporaryDirectory(prefix="forest-model-") as tmp:
             try:
+                # Not artifact_uri="models:/name/version": MLflow resolves that through the
+                # process-wide registry URI (MLFLOW_REGISTRY_URI, else MLFLOW_TRACKING_URI),
+                # ignoring the one passed, so a stray variable sent the download to another
+                # server. The client asks ours for the version's storage location instead.
+                location = self._client.get_model_version_download_uri(name, version)
                 local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{name}/{version}",
-                    dst_path=tmp,
-                    tracking_uri=self.tracking_uri,
-                    registry_uri=self.tracking_uri,
+                    artifact_uri=location, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
             except Exception as exc:
                 raise RegistryUnavailableError(

@@ -23,7 +23,7 @@ from tests.conftest import S3_TEST_KEY, MlflowServer, start_mlflow_server
 from tests.inference import models
 from tests.inference.conftest import InferenceService
 from tests.inference.test_api import EXAMPLE
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -212,6 +212,33 @@ def test_a_service_without_champion_is_not_ready_until_one_appears(
     assert _gauge(metrics, "forest_inference_model_version") == 1.0
     # Version 1's run logged no test_accuracy: NaN, not a made-up score.
     assert math.isnan(_gauge(metrics, "forest_inference_model_test_accuracy"))
+
+
+def test_the_tracking_uri_flag_wins_over_stray_mlflow_environment(
+    mlflow_tracking_server: MlflowServer,
+    start_inference: Callable[..., InferenceService],
+    pipeline_v1: Pipeline,
+) -> None:
+    """MLflow's `models:/` download resolves the version through the process-wide registry URI
+    (MLFLOW_REGISTRY_URI, else MLFLOW_TRACKING_URI), not the one it is given: a service started
+    with --tracking-uri but a stray MLflow variable found the alias and then failed every
+    download with "Registered Model ... not found" (a clean-clone make test, where an earlier
+    test had left both variables pointing at its stopped server)."""
+    name = f"forest-stray-{uuid.uuid4().hex[:8]}"
+    models.register(mlflow_tracking_server.url, name, pipeline_v1)
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    service = start_inference(
+        mlflow_tracking_server,
+        model_name=name,
+        poll_interval=1,
+        MLFLOW_TRACKING_URI=nowhere,
+        MLFLOW_REGISTRY_URI=nowhere,
+    )
+    info = service.wait_for(lambda i: i["registry"]["last_check_status"] is not None, 60)
+    assert info["ready"] is True, info
+    with service.client() as client:
+        answer = client.post("/predict", json=EXAMPLE)
+    assert answer.status_code == 200 and answer.json()["model_version"] == "1"
 
 
 def _gauge(text: str, name: str) -> float:

@@ -77,6 +77,9 @@ def airflow_env(workdir: WorkDir, dags_folder: Path, dag_env: DagEnvironment) ->
         "FOREST_API_URL": dag_env.api_url,
         "FOREST_DATABASE_URL": dag_env.database_url,
         "MLFLOW_TRACKING_URI": dag_env.tracking_uri,
+        # MLflow prefers a registry URI from the environment to the tracking one: one exported
+        # in the user's shell must not send the demo's registrations elsewhere.
+        "MLFLOW_REGISTRY_URI": dag_env.tracking_uri,
         "FOREST_GROUP_NUMBER": str(dag_env.group),
         "FOREST_INGEST_INTERVAL_SECONDS": f"{dag_env.interval_seconds:g}",
         "FOREST_TRAINING_PROFILE": dag_env.profile,

@@ -267,6 +267,7 @@ def _start_inference(plan: Plan, processes: ProcessGroup) -> ManagedProcess:
             "INFERENCE_HOST": config.host,
             "INFERENCE_POLL_INTERVAL": str(INFERENCE_POLL_SECONDS),
             "MLFLOW_TRACKING_URI": plan.tracking_uri,
+            "MLFLOW_REGISTRY_URI": plan.tracking_uri,  # as the DAGs' (airflow_runner)
         },
         cwd=plan.workdir.root,
     )

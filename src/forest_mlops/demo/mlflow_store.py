@@ -25,7 +25,7 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | Non
     # MLflow logs its store migrations to the console; the demo's output is its own.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
@@ -85,7 +85,7 @@ def read_training_result(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise RuntimeError(f"MLflow has no experiment {experiment_name!r} at {tracking_uri}")
