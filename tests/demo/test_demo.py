@@ -55,7 +55,10 @@ def test_demo_collects_trains_serves_and_stops_on_ctrl_c(tmp_path: Path, dev_csv
         "--inference-port", str(inference_port),
         "--serve",
     ]  # fmt: skip
-    demo = ServerProcess(argv, log_path=tmp_path / "demo.log")
+    # Started with SIGINT ignored, as a shell without job control starts a background command
+    # (CI's did: the demo sat through Ctrl-C until the test's SIGTERM). Ctrl-C must still stop it.
+    ignoring_sigint = ["sh", "-c", 'trap "" INT; exec "$@"', "demo"]
+    demo = ServerProcess([*ignoring_sigint, *argv], log_path=tmp_path / "demo.log")
     try:
         summary = _wait_for_summary(workdir / "summary.json", demo, SUMMARY_TIMEOUT)
 
@@ -109,9 +112,12 @@ def test_demo_collects_trains_serves_and_stops_on_ctrl_c(tmp_path: Path, dev_csv
 
         # Ctrl-C: the demo stops its services and exits cleanly.
         os.kill(demo.proc.pid, signal.SIGINT)
-        # The services stop one after another, newest first, each given 15 s after SIGTERM
-        # (forest_mlops.process): under a full make test the stop took over 60 s (seen twice).
-        assert demo.proc.wait(timeout=150) == 0, demo.log_tail()
+        # Every service gets SIGTERM at once and at most 15 s before SIGKILL
+        # (forest_mlops.process.ProcessGroup.stop_all): 60 s leaves room for a loaded machine.
+        # Stopped one after another they took over 60 s under a full make test (seen twice).
+        stop_started = time.monotonic()
+        assert demo.proc.wait(timeout=60) == 0, demo.log_tail()
+        print(f"demo stopped {time.monotonic() - stop_started:.1f} s after Ctrl-C")
         for url in (f"{inference_url}/health", f"http://127.0.0.1:{api_port}/health"):
             with pytest.raises(httpx.TransportError):
                 httpx.get(url, timeout=5)

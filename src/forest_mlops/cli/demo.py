@@ -101,6 +101,10 @@ def handle(args: argparse.Namespace) -> int:
     # The children's own logs are in the work directory; keep the console for the demo.
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C is how the demo is stopped, so it is always honoured: a shell without job control
+    # (a CI script, `cmd &` in a script) starts background commands with SIGINT ignored, and
+    # Python keeps an inherited SIG_IGN; the demo then sat through every Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     console = Console()
     try:
         return run_demo(config, console)
