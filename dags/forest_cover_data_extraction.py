@@ -16,7 +16,11 @@ Every run handles one batch window of the configured group:
 3. **validate**: every row against `forest_mlops.schema`; bad rows are kept for `rejected_rows`;
 4. **load**: one transaction: new rows (duplicates skipped), rejected rows, the `ingestion_log` row
    (rows the batch offered, rows served, new rows stored, requests);
-5. **publish**: when new rows landed, updates the Asset `forest_cover_data`, which schedules
+5. **champion_batch_accuracy**: the current champion's accuracy on the rows just landed (they
+   are labelled), before training sees them: a StatsD gauge per batch and model version and a
+   metric on the champion's MLflow run (`forest_mlops.monitoring.batch_accuracy`; nothing when
+   there is no champion yet);
+6. **publish**: when new rows landed, updates the Asset `forest_cover_data`, which schedules
    training.
 
 Tasks may run in separate pods: rows travel through the `ingestion_staging` table, XCom carries
@@ -108,13 +112,29 @@ def forest_cover_data_extraction() -> None:
 
     @task
     def load(validated: dict[str, Any]) -> dict[str, Any]:
+        from airflow.sdk.observability import stats
+
         from forest_mlops.ingestion import staged_load
+        from forest_mlops.monitoring.ingestion import batch_row_gauges
 
         engine = _engine()
         try:
-            return staged_load(engine, validated["run_id"])
+            loaded = staged_load(engine, validated["run_id"])
         finally:
             engine.dispose()
+        for name, value in batch_row_gauges(loaded):  # the collection dashboard's rows
+            stats.gauge(name, value)
+        return loaded
+
+    @task
+    def champion_batch_accuracy(loaded: dict[str, Any]) -> dict[str, Any]:
+        # Before publish: the training run publish schedules may move the champion, and the
+        # point is how the model in service does on rows it has never seen.
+        from airflow.sdk.observability import stats
+
+        from forest_mlops.monitoring.batch_accuracy import check_from_environment
+
+        return check_from_environment(loaded, emit=stats.gauge)
 
     @task(outlets=[FOREST_COVER_DATA])
     def publish(loaded: dict[str, Any]) -> None:
@@ -128,7 +148,8 @@ def forest_cover_data_extraction() -> None:
     fetched = fetch()
     collection_pending() >> fetched
     # TaskFlow calls return XComArgs at parse time, resolved to the typed values at run time.
-    publish(load(validate(fetched)))  # type: ignore[arg-type]
+    loaded = load(validate(fetched))  # type: ignore[arg-type]
+    champion_batch_accuracy(loaded) >> publish(loaded)  # type: ignore[arg-type]
 
 
 forest_cover_data_extraction()

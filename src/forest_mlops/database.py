@@ -427,16 +427,23 @@ def insert_rows(
         )
 
 
-def read_training_frame(engine: sa.Engine) -> Any:
+def read_training_frame(
+    engine: sa.Engine, *, group_number: int | None = None, batch_number: int | None = None
+) -> Any:
     """forest_cover_data as a pandas DataFrame: the 13 course columns + batch_number.
 
-    Rows in insertion order; integer columns int64, Wilderness_Area and Soil_Type str.
+    Rows in insertion order; integer columns int64, Wilderness_Area and Soil_Type str. With
+    group_number and batch_number, only the rows one batch of one group brought.
     """
     import pandas as pd
 
     data = tables(engine).data
     columns = [*schema.COLUMNS, "batch_number"]
     query = sa.select(*(data.c[c] for c in columns)).order_by(data.c.id)
+    if group_number is not None:
+        query = query.where(data.c.group_number == group_number)
+    if batch_number is not None:
+        query = query.where(data.c.batch_number == batch_number)
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=columns)
