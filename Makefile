@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup tools test lint format bench figures demo retrain clean help images docker-engine
+.PHONY: setup tools test lint format bench figures demo retrain load clean help images docker-engine
 
 help:
 	@echo "make demo     run the whole loop locally (data API -> Airflow DAGs -> MLflow -> inference)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench    run the benchmarks in bench/ (fails when one misses its target)"
 	@echo "make figures  write the README's and the docs' figures from bench/results/*.json"
 	@echo "make retrain  start a retraining Job in the current kube context"
+	@echo "make load     Locust as a Job against the cluster's inference at RATE req/s for DURATION s"
 	@echo "make docker-engine  install/start the Docker engine when none answers (root; CI runs it)"
 
 $(UV):
@@ -66,6 +67,16 @@ demo: setup
 
 retrain: setup
 	$(BIN)/forest-mlops retrain --wait --follow
+
+# Issue 22: Locust in a Job against the inference Service of the release skaffold deployed on
+# the kind cluster (context kind-forest-mlops), RATE requests/s for DURATION s; builds and pushes
+# the load image first (needs Docker), writes bench/results/load-cluster.json (bench/load_cluster.py).
+# LOAD_ARGS: --image REF, --namespace NS, --release NAME, --context CTX, --keep-job.
+RATE ?= 20
+DURATION ?= 60
+load: setup
+	bash scripts/require-engine.sh
+	$(BIN)/python -m bench.load_cluster --rate $(RATE) --duration $(DURATION) $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -20,8 +20,9 @@ from pathlib import Path
 
 # Modules of bench/ that are not benchmarks here: `make figures` (writes the docs from the
 # results), dev_loop, which deletes and recreates the kind cluster (`make bench-dev-loop`), and
-# cluster_search, figures of `make e2e`'s training runs that bench/training.py stores.
-NOT_BENCHMARKS = {"figures", "dev_loop", "cluster_search"}
+# cluster_search, figures of `make e2e`'s training runs that bench/training.py stores, and
+# load_cluster, which needs the platform deployed on the kind cluster (`make load`).
+NOT_BENCHMARKS = {"figures", "dev_loop", "cluster_search", "load_cluster"}
 
 
 def benchmark_names() -> list[str]:

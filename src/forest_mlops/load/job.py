@@ -1,0 +1,206 @@
+"""The load test as a Kubernetes Job: create it next to the inference Service, follow it to its
+end, read Locust's summary from its log, delete it.
+
+`load_job` is a pure function (the manifest, tested against the chart's NetworkPolicies);
+`run_load_job` talks to the API server through the official kubernetes client and returns the
+record bench/results/load-cluster.json holds (summary.result). `run_load` does the same from a
+kubeconfig context: the one call `make load` and the e2e test need.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from forest_mlops.load import summary
+from forest_mlops.retrain import Retrainer, api_client
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONTEXT = "kind-forest-mlops"
+DEFAULT_RELEASE = DEFAULT_NAMESPACE = "forest-mlops"
+INFERENCE_PORT = 8001
+# Where images/load/Dockerfile puts the locustfile.
+LOCUSTFILE = "/home/app/locustfile.py"
+# The label R-inference-clients-egress lets out to inference (the chart's
+# templates/networkpolicies/inference-clients-egress-networkpolicy.yaml); the release's default
+# egress policy denies everything else but DNS to this pod.
+CLIENT_LABEL = "forest-mlops/inference-client"
+COMPONENT = "load-test"
+# Locust's start (imports, spawning the users) and its shutdown, on top of the run time.
+_SLACK_S = 120
+
+
+class LoadJobError(RuntimeError):
+    """The load Job could not be run or gave no summary (not: requests failed)."""
+
+
+def job_name(token: str | None = None) -> str:
+    return f"forest-mlops-load-{token or secrets.token_hex(4)}"
+
+
+def load_job(
+    *, name: str, namespace: str, release: str, image: str, rate: float, duration_s: int
+) -> dict[str, Any]:
+    """The Job: Locust headless against `<release>-inference:8001` for `duration_s` at `rate`,
+    in the release's namespace (the Service's short name resolves there)."""
+    users = summary.users_for(rate)
+    labels = {
+        "app.kubernetes.io/name": "load",
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": "forest-mlops",
+    }
+    args = [
+        "-f", LOCUSTFILE,
+        "--headless",
+        "--host", f"http://{release}-inference:{INFERENCE_PORT}",
+        "--users", str(users),
+        # All users at once: the rate is held from the first second.
+        "--spawn-rate", str(users),
+        "--run-time", f"{duration_s}s",
+        "--target-rate", f"{rate:g}",
+        # Failed requests are a figure of the result, not a failure of the Job.
+        "--exit-code-on-error", "0",
+        "--only-summary",
+        "--loglevel", "WARNING",
+    ]  # fmt: skip
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {
+                "checkov.io/skip1": "CKV_K8S_43=the image is built and pushed by make load "
+                "(scripts/load/image.sh) under a tag that is its image id",
+                "checkov.io/skip2": "CKV_K8S_8=a load test runs to completion; its pod phase "
+                "is its health",
+                "checkov.io/skip3": "CKV_K8S_9=a load test serves no traffic",
+                "checkov.io/skip4": "CKV_K8S_15=the tag is the image id: IfNotPresent pulls "
+                "each new build once",
+            },
+        },
+        "spec": {
+            # One attempt: a retry would add a second load window to the figures.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": duration_s + _SLACK_S,
+            # run_load_job deletes it; this removes one left behind by an interrupted run.
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": {**labels, CLIENT_LABEL: "true"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "locust",
+                            "image": image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "args": args,
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            # Locust's single process: about 1 ms of CPU a request, 60-80 MB.
+                            "resources": {
+                                "requests": {"cpu": "250m", "memory": "128Mi"},
+                                "limits": {"cpu": "1", "memory": "256Mi"},
+                            },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    # Scratch space for Python and gevent on a read-only root.
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def run_load_job(
+    api: Any,
+    *,
+    namespace: str,
+    release: str,
+    image: str,
+    rate: float,
+    duration_s: int,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """Run the load Job to its end and return its record (summary.result); the Job is deleted
+    afterwards unless `keep`. Raises LoadJobError when the log holds no summary."""
+    from kubernetes import client
+
+    name = job_name()
+    body = load_job(
+        name=name,
+        namespace=namespace,
+        release=release,
+        image=image,
+        rate=rate,
+        duration_s=duration_s,
+    )
+    batch = client.BatchV1Api(api)
+    batch.create_namespaced_job(namespace, body)
+    logger.info("created Job %s/%s: %g requests/s for %d s", namespace, name, rate, duration_s)
+    chunks: list[str] = []
+    try:
+        # Retrainer's follow is generic: any Job's pods' logs until it ends, with hints on
+        # pods that cannot start (image pulls, scheduling).
+        ended = Retrainer(api, namespace).follow(
+            name, chunks.append, timeout=duration_s + _SLACK_S + 60
+        )
+    finally:
+        if not keep:
+            batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+    log = "".join(chunks)
+    try:
+        found = summary.parse_log(log)
+    except summary.LoadSummaryError as exc:
+        raise LoadJobError(f"Job {name} ended {ended.reason} without a summary: {exc}") from exc
+    return summary.result(
+        found,
+        namespace=namespace,
+        release=release,
+        job=name,
+        job_outcome=ended.reason,
+        image=image,
+        duration_s=duration_s,
+    )
+
+
+def run_load(
+    *,
+    image: str,
+    rate: float = 20.0,
+    duration_s: int = 60,
+    context: str | None = DEFAULT_CONTEXT,
+    namespace: str = DEFAULT_NAMESPACE,
+    release: str = DEFAULT_RELEASE,
+    keep: bool = False,
+) -> dict[str, Any]:
+    """run_load_job through the kubeconfig's `context` (None: the current one)."""
+    started = time.time()
+    record = run_load_job(
+        api_client(context),
+        namespace=namespace,
+        release=release,
+        image=image,
+        rate=rate,
+        duration_s=duration_s,
+        keep=keep,
+    )
+    record["context"] = context
+    record["job_seconds"] = round(time.time() - started, 1)
+    return record
