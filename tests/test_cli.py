@@ -14,6 +14,7 @@ SUBCOMMANDS = (
     "inference",
     "ingest",
     "mlflow-auth",
+    "mlflow-metrics",
     "retrain",
     "train",
 )

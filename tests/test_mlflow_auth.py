@@ -5,7 +5,9 @@ on MariaDB (auth tables in the tracking database) with artifacts in moto S3, its
 What the platform relies on: no login, no access (401) except /health, which the probes use;
 the train user registers versions and moves the champion alias; the inference user loads the
 champion but is refused (403) a new version or an alias move; re-running the user step keeps the
-users and applies a changed password.
+users and applies a changed password; the request metrics are behind the login on the server
+and served without it only by the chart's sidecar (`forest-mlops mlflow-metrics`), equal to the
+server's own.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MlflowServer, start_mlflow_server
-from tests.support.processes import VENV_BIN
+from tests.support.exposition import samples
+from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
 MODEL = "forest-cover-type"
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
@@ -36,6 +39,7 @@ class AuthServer:
     passwords: dict[str, str]
     auth_env: dict[str, str]
     config: Path
+    metrics_dir: Path
 
 
 def run_auth_init(env: dict[str, str], config: Path) -> subprocess.CompletedProcess[str]:
@@ -67,12 +71,14 @@ def auth_server(
     }
     proc = run_auth_init(auth_env, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics_dir = tmp_path_factory.mktemp("mlflow-metrics")
     server = start_mlflow_server(
         backend_url=backend,
         s3_endpoint=s3_server,
         bucket=f"mlflow-{uuid.uuid4().hex[:8]}",
         log_path=tmp_path_factory.mktemp("mlflow") / "mlflow.log",
         auth=True,
+        metrics_dir=metrics_dir,
         extra_env={
             "MLFLOW_AUTH_CONFIG_PATH": str(config),
             "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(24),
@@ -80,7 +86,7 @@ def auth_server(
             "MLFLOW_AUTH_ADMIN_PASSWORD": "",
         },
     )
-    yield AuthServer(server, passwords, auth_env, config)
+    yield AuthServer(server, passwords, auth_env, config, metrics_dir)
     server.process.stop()
 
 
@@ -102,17 +108,16 @@ def login_as(
     """Log MLflow's client in as a user, as the pods do (MLFLOW_TRACKING_USERNAME/PASSWORD)."""
     import mlflow
 
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # Both, so that no registry URI of an earlier test applies; tests/conftest.py puts them
+    # back after the test.
     mlflow.set_tracking_uri(auth_server.server.url)
-    mlflow.set_registry_uri(auth_server.server.url)  # not one an earlier test left behind
+    mlflow.set_registry_uri(auth_server.server.url)
 
     def login(user: str) -> None:
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", auth_server.passwords[user])
 
     yield login
-    mlflow.set_tracking_uri(previous[0])
-    mlflow.set_registry_uri(previous[1])
 
 
 def test_config_file_is_private_and_holds_no_admin_password(auth_server: AuthServer) -> None:
@@ -147,6 +152,20 @@ def test_inference_sees_no_model_yet_rather_than_a_refusal(
         MlflowClient(auth_server.server.url).get_model_version_by_alias(name, "champion")
     registry = MlflowRegistry(auth_server.server.url, timeout_seconds=10)
     assert registry.resolve(name, "champion") is None
+
+
+def test_training_code_sees_no_champion_yet_rather_than_a_refusal(
+    auth_server: AuthServer, login_as: Callable[[str], None]
+) -> None:
+    """The same 403 for the task pods' train user: the extraction DAG's champion_batch_accuracy
+    (forest_mlops.monitoring.batch_accuracy) and training's decide read it as "no champion"."""
+    from mlflow import MlflowClient
+
+    from forest_mlops.training.registry import current_champion
+
+    login_as("train")
+    name = f"not-registered-{uuid.uuid4().hex[:8]}"
+    assert current_champion(MlflowClient(auth_server.server.url), name) is None
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +284,62 @@ def test_missing_password_stops_the_init_step(auth_server: AuthServer, tmp_path:
     assert proc.returncode == 2
     assert "FOREST_MLFLOW_TRAIN_PASSWORD" in proc.stderr
     assert not (tmp_path / "a.ini").exists()
+
+
+def test_request_metrics_need_a_login_and_the_sidecar_serves_the_same(
+    auth_server: AuthServer, tmp_path: Path
+) -> None:
+    url = auth_server.server.url
+    admin = ("admin", auth_server.passwords["admin"])
+    assert status(f"{url}/metrics") == 401  # what Prometheus would get without a login
+    for _ in range(3):
+        assert status(f"{url}{SEARCH}", admin) == 200
+    port = free_port()
+    sidecar = ServerProcess(
+        [
+            str(VENV_BIN / "forest-mlops"),
+            "mlflow-metrics",
+            "--directory",
+            str(auth_server.metrics_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        log_path=tmp_path / "sidecar.log",
+    )
+    try:
+        sidecar.wait_http(f"http://127.0.0.1:{port}/metrics", timeout=60)
+        # Read the server's first: reading it is itself a counted request, the sidecar's is not.
+        headers = {"Authorization": "Basic " + b64encode(":".join(admin).encode()).decode()}
+        request = urllib.request.Request(f"{url}/metrics", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            own = answer.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+            served = answer.read().decode()
+    finally:
+        sidecar.stop()
+    from tests.observability.test_rules import MLFLOW_SERVER_METRICS
+
+    # The names the dashboards read (and the doc's inventory lists) are the server's.
+    assert {name for name in MLFLOW_SERVER_METRICS if not samples(served, name)} == set()
+    counted = samples(served, "mlflow_http_request_total")
+    assert counted.get("method=GET,status=200", 0) >= 3, served[:2000]
+    assert counted.get("method=GET,status=401", 0) >= 1, served[:2000]
+    # The same files: every count the server showed, the sidecar shows, plus at most the one
+    # request that read the server's /metrics (counted after its answer was made).
+    own_counts = samples(own, "mlflow_http_request_total")
+    assert set(own_counts) <= set(counted)
+    assert all(0 <= counted[k] - v <= 1 for k, v in own_counts.items()), (own_counts, counted)
+
+
+def test_the_sidecar_refuses_a_missing_directory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "forest-mlops"), "mlflow-metrics", "--directory", str(tmp_path / "no")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "--expose-prometheus" in proc.stderr

@@ -12,6 +12,10 @@ real server with it, and `make demo --tracking-uri` users can copy it.
 - Authentication: with `auth=True`, MLflow's basic-auth app (`--app-name basic-auth`): every
   route but /health and static files asks for a login (forest_mlops.mlflow_auth prepares its
   users). The chart always runs it; local runs (`make demo`, most tests) run without it.
+- Metrics: with `metrics_dir`, `--expose-prometheus DIR`: prometheus_flask_exporter counts
+  every request into prometheus_client's multiprocess files in DIR. The server's own /metrics
+  is behind the login; forest_mlops.mlflow_metrics serves the same files on a port of its own
+  (the chart's `metrics` sidecar).
 - MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false: the default job runner starts ~8 extra processes
   (about 2.5 GB RSS) that this platform does not use, and doubles start-up time.
 """
@@ -35,6 +39,7 @@ def server_command(
     workers: int = 1,
     allowed_hosts: Sequence[str] = (),
     auth: bool = False,
+    metrics_dir: str | None = None,
 ) -> list[str]:
     """The `mlflow server` argv (without the leading python/-m)."""
     command = [
@@ -58,6 +63,8 @@ def server_command(
         command += ["--allowed-hosts", ",".join(allowed_hosts)]
     if auth:
         command += ["--app-name", "basic-auth"]
+    if metrics_dir:
+        command += ["--expose-prometheus", metrics_dir]
     return command
 
 
