@@ -31,7 +31,7 @@ from forest_mlops import database, schema
 from . import records
 from .batcher import MicroBatcher, NoModelError, Prediction
 from .inference_log import InferenceLogWriter, LoggedRequest
-from .metrics import RequestMetricsMiddleware, ServiceMetrics
+from .metrics import MODEL_VERSION_STATE, RequestMetricsMiddleware, ServiceMetrics
 from .model_holder import CheckStatus, MlflowRegistry, ModelHolder
 from .settings import Settings
 
@@ -148,9 +148,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.log_writer = log_writer
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=ROUTES)
 
-    async def run_prediction(parsed: records.ParsedRequest) -> Prediction:
+    async def run_prediction(request: Request, parsed: records.ParsedRequest) -> Prediction:
         started = time.perf_counter()
         prediction = await batcher.predict(parsed.columns, parsed.n_rows)
+        # The request metrics' model_version label (RequestMetricsMiddleware).
+        setattr(request.state, MODEL_VERSION_STATE, prediction.model.version)
         metrics.record_predictions(prediction.probabilities.argmax(axis=1))
         if log_writer is not None:
             log_writer.submit(
@@ -182,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def predict(request: Request) -> Response:
         try:
             parsed = records.parse_json_body(await request.body(), max_batch=settings.max_batch)
-            prediction = await run_prediction(parsed)
+            prediction = await run_prediction(request, parsed)
         except records.RequestError as exc:
             return JSONBytes(exc.body(), status_code=422)
         except NoModelError as exc:
@@ -216,7 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONBytes({"detail": "the CSV is not UTF-8 text", "errors": []}, 422)
         try:
             header, rows, parsed = records.parse_csv(text, max_batch=settings.max_batch)
-            prediction = await run_prediction(parsed)
+            prediction = await run_prediction(request, parsed)
         except records.RequestError as exc:
             return JSONBytes(exc.body(), status_code=422)
         except NoModelError as exc:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make images`: the four project images, built the way skaffold.yaml builds them (same
-# Dockerfiles and context: the repository root), tagged forest-mlops/<name>:dev and
+# Dockerfiles and context: the repository root), and the load test's image (images/load/
+# Dockerfile, `make load`), tagged forest-mlops/<name>:dev and
 # forest-mlops/<name>:<image id> (a content tag: an unchanged build keeps it). Before them, the
 # base images (official when pullable, else stand-ins: scripts/images/standins.sh) and the
 # MariaDB and S3 stand-ins the container tests and local runs use.
@@ -74,6 +75,8 @@ build airflow --build-arg "AIRFLOW_IMAGE=$AIRFLOW_IMAGE"
 build mlflow
 build api-data "${dataset_args[@]}"
 build inference
+# Not a skaffold artifact: `make load` builds and pushes it (scripts/load/image.sh).
+build load
 rm -rf "$log_dir"
 # The builds these replaced are tagged too: keep the engine's disk flat across edits.
 bash scripts/images/prune.sh

@@ -3,10 +3,18 @@
 #   standins.sh bases    the Python and Airflow base images: the official ones when present or
 #                        pullable, else stand-ins built here. Prints PYTHON_IMAGE=... and
 #                        AIRFLOW_IMAGE=... (the --build-arg values of images/*/Dockerfile).
-#   standins.sh services the MariaDB, PostgreSQL, S3 and Prometheus stand-ins for the chart's
-#                        mysql, postgresql, minio and prometheus (always built: MySQL 8.4,
-#                        postgres:17, MinIO and quay.io's Prometheus cannot be had here). Prints
-#                        MYSQL_IMAGE=..., POSTGRES_IMAGE=..., S3_IMAGE=... and PROMETHEUS_IMAGE=...
+#   standins.sh python   the Python base alone (PYTHON_IMAGE=...), for images that need no
+#                        Airflow (images/load/Dockerfile): the Airflow stand-in's recipe holds
+#                        uv.lock, so `bases` may rebuild it.
+#   standins.sh services the MariaDB, PostgreSQL, S3, Prometheus, StatsD exporter,
+#                        kube-state-metrics and Perses stand-ins for the chart's mysql, postgresql,
+#                        minio and prometheus (always built: MySQL 8.4, postgres:17, MinIO, quay.io's
+#                        Prometheus, prom/statsd-exporter, registry.k8s.io's kube-state-metrics and
+#                        persesdev/perses cannot be had here; the exporters and Perses are the same
+#                        releases, built from their Go modules (Perses' UI from its npm lock) into
+#                        the machine's cache by scripts/build-*.sh). Prints MYSQL_IMAGE=...,
+#                        POSTGRES_IMAGE=..., S3_IMAGE=..., PROMETHEUS_IMAGE=...,
+#                        STATSD_EXPORTER_IMAGE=..., KUBE_STATE_METRICS_IMAGE=... and PERSES_IMAGE=...
 #   standins.sh registry the kind cluster's local registry (scripts/cluster/registry.sh): the
 #                        official registry image when present or pullable, else Debian's
 #                        docker-registry (distribution 2.8). Prints REGISTRY_IMAGE=...
@@ -28,6 +36,9 @@ STANDIN_MARIADB=forest-mlops-standin/mariadb:10.11-bookworm
 STANDIN_POSTGRES=forest-mlops-standin/postgres:15-bookworm
 STANDIN_S3=forest-mlops-standin/s3:moto-5.2.5
 STANDIN_PROMETHEUS=forest-mlops-standin/prometheus:2.42-bookworm
+STANDIN_STATSD_EXPORTER=forest-mlops-standin/statsd-exporter:0.29.0
+STANDIN_KUBE_STATE_METRICS=forest-mlops-standin/kube-state-metrics:2.20.0
+STANDIN_PERSES=forest-mlops-standin/perses:0.52.0
 OFFICIAL_REGISTRY=registry:2.8.3
 STANDIN_REGISTRY=forest-mlops-standin/registry:2.8-bookworm
 # The build machine's CA bundle: PyPI is reached through an intercepting proxy on these machines.
@@ -87,6 +98,9 @@ python_base() {
 }
 
 case "${1:-}" in
+  python)
+    echo "PYTHON_IMAGE=$(python_base)"
+    ;;
   bases)
     python_image=$(python_base)
     echo "PYTHON_IMAGE=$python_image"
@@ -111,6 +125,20 @@ case "${1:-}" in
     echo "S3_IMAGE=$STANDIN_S3"
     build_standin "$STANDIN_PROMETHEUS" images/standins/prometheus BASE "$STANDIN_DEBIAN"
     echo "PROMETHEUS_IMAGE=$STANDIN_PROMETHEUS"
+    # The Go binaries: built once per version into the machine's cache (minutes the first time),
+    # then copied into the image; their contents are part of the recipe key.
+    statsd_bin=$(PATH="/usr/local/go/bin:$PATH" STATSD_EXPORTER_VERSION=v0.29.0 bash scripts/build-statsd-exporter.sh)
+    build_standin "$STANDIN_STATSD_EXPORTER" images/standins/statsd-exporter BASE "$STANDIN_DEBIAN" "$statsd_bin"
+    echo "STATSD_EXPORTER_IMAGE=$STANDIN_STATSD_EXPORTER"
+    ksm_bin=$(PATH="/usr/local/go/bin:$PATH" KUBE_STATE_METRICS_VERSION=v2.20.0 bash scripts/build-kube-state-metrics.sh)
+    build_standin "$STANDIN_KUBE_STATE_METRICS" images/standins/kube-state-metrics BASE "$STANDIN_DEBIAN" "$ksm_bin"
+    echo "KUBE_STATE_METRICS_IMAGE=$STANDIN_KUBE_STATE_METRICS"
+    # Perses: server, plugin archives and CUE cache from the machine's cache (about 7 minutes
+    # the first time: an npm and a Go build).
+    perses_dir=$(PATH="/usr/local/go/bin:$PATH" PERSES_VERSION=v0.52.0 bash scripts/build-perses.sh)
+    build_standin "$STANDIN_PERSES" images/standins/perses BASE "$STANDIN_DEBIAN" "$perses_dir/perses" \
+      "$perses_dir"/plugins-archive/*.tar.gz "$perses_dir/cue-cache.tar"
+    echo "PERSES_IMAGE=$STANDIN_PERSES"
     ;;
   registry)
     if have_official "$OFFICIAL_REGISTRY"; then

@@ -36,6 +36,7 @@ class TestServerCommand:
             workers=1,
             allowed_hosts=allowed_hosts(command),
             auth=True,
+            metrics_dir="/var/run/mlflow-metrics",
         )
 
     @pytest.mark.parametrize(

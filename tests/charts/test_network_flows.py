@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from forest_mlops.load import job as load_job
 from tests.charts.conftest import KIND_VALUES
 from tests.e2e import probes
 from tests.support.helm import container_env, expand_vars, find, render_chart
@@ -68,8 +69,6 @@ UNUSED = {
     ),
     ("task:forest_cover_model_training", "forest-mlops-api-data"): "FOREST_API_URL comes "
     "with R-platform; only the extraction DAG's fetch calls the data API",
-    ("task:forest_cover_data_extraction", "forest-mlops-mlflow"): "MLFLOW_TRACKING_URI comes "
-    "with R-platform; only the training DAG logs to MLflow",
     ("CronJob/forest-mlops-retrain", "forest-mlops-api-data"): "FOREST_API_URL comes with "
     "R-platform; `forest-mlops train` reads MySQL, never the data API",
 }
@@ -98,14 +97,27 @@ FLOWS = {
         )
     ),
     ("task:forest_cover_model_training", "forest-mlops-mlflow", 5000),
+    ("task:forest_cover_data_extraction", "forest-mlops-mlflow", 5000),  # champion batch score
     ("task:forest_cover_data_extraction", "forest-mlops-api-data", 8000),
     ("CronJob/forest-mlops-retrain", "forest-mlops-mysql", 3306),
     ("CronJob/forest-mlops-retrain", "forest-mlops-mlflow", 5000),
-    # Prometheus' scrapes of /metrics: every inference replica, the data API
+    # `make load`'s Locust Job (forest_mlops/load/job.py) posting to /predict
+    ("Job/forest-mlops-load-test", "forest-mlops-inference", 8001),
+    # Prometheus' scrapes of /metrics: every inference replica, the data API, MLflow's sidecar,
+    # its two exporters
     ("Deployment/forest-mlops-prometheus", "forest-mlops-inference-headless", 8001),
     ("Deployment/forest-mlops-prometheus", "forest-mlops-api-data", 8000),
+    ("Deployment/forest-mlops-prometheus", "forest-mlops-mlflow-metrics", 9102),
+    ("Deployment/forest-mlops-prometheus", "forest-mlops-statsd-exporter", 9102),
+    ("Deployment/forest-mlops-prometheus", "forest-mlops-kube-state-metrics", 8080),
+    # Perses' datasource proxy (its provisioned Datasource) running the dashboards' queries
+    ("Deployment/forest-mlops-perses", "forest-mlops-prometheus", 9090),
 }
 PROMETHEUS = "Deployment/forest-mlops-prometheus"
+KUBE_STATE_METRICS = "Deployment/forest-mlops-kube-state-metrics"
+STATSD_EXPORTER = "Deployment/forest-mlops-statsd-exporter"
+PERSES = "Deployment/forest-mlops-perses"
+LOAD_JOB = "Job/forest-mlops-load-test"
 
 URL = re.compile(r"[a-z][a-z0-9+.-]*://(?:[^@/\s\"']*@)?([A-Za-z0-9.-]+):(\d+)")
 
@@ -115,7 +127,15 @@ class Platform:
 
     def __init__(self, docs: list[dict[str, Any]], executor: dict[str, dict[str, str]]) -> None:
         self.docs = docs
-        self.retrain = retrain_objects()
+        # k8s/'s retraining CronJob and `make load`'s Job: the release's pods the chart does not
+        # render.
+        self.retrain = [
+            *retrain_objects(),
+            load_job.load_job(
+                name="forest-mlops-load-test", namespace=NAMESPACE, release=RELEASE,
+                image="forest-mlops/load:test", rate=20, duration_s=60,
+            ),
+        ]  # fmt: skip
         self.policies = policies_of([*docs, *self.retrain])
         self.sources: list[tuple[Pod, list[dict[str, Any]]]] = []
         # a container (by id) -> the ConfigMaps its pod mounts into it (scrape configurations)
@@ -183,10 +203,16 @@ class Platform:
 
     def scraped(self, item: dict[str, Any]) -> set[tuple[str, int]]:
         """(host, port) of the scrape targets in a prometheus.yml mounted into the container:
-        static targets and the names of dns_sd_configs (each resolves to the pods)."""
+        static targets and the names of dns_sd_configs (each resolves to the pods); and of the
+        URLs of Perses Datasources (datasource-*.yaml) it provisions."""
         found: set[tuple[str, int]] = set()
         for name in self.mounted.get(id(item), []):
-            text = find(self.docs, "ConfigMap", name)["data"].get("prometheus.yml")
+            data = find(self.docs, "ConfigMap", name)["data"]
+            # Perses' provisioned resources: a Datasource's proxy URL is a flow of the pod's.
+            for key, content in data.items():
+                if key.startswith("datasource-"):
+                    found |= {(h, int(p)) for h, p in URL.findall(content)}
+            text = data.get("prometheus.yml")
             if text is None:
                 continue
             for job in yaml.safe_load(text)["scrape_configs"]:
@@ -253,12 +279,15 @@ class TestScrapes:
         assert set(targets) == {
             ("forest-mlops-inference-headless", 8001),
             ("forest-mlops-api-data", 8000),
+            ("forest-mlops-mlflow-metrics", 9102),
+            ("forest-mlops-statsd-exporter", 9102),
+            ("forest-mlops-kube-state-metrics", 8080),
         }
         for dst, port in targets.values():
             assert connects(platform.policies, scraper, dst, port), dst.name
             assert not connects(platform.policies, scraper, dst, port + 1), dst.name
         for name, port in probes.GUARDED.items():
-            if name == "api-data":
+            if (f"{RELEASE}-{name}", port) in targets:  # scraped: the data API, MLflow's sidecar
                 continue
             dst, target = platform.backend(platform.service(f"{RELEASE}-{name}"), port)
             assert not connects(platform.policies, scraper, dst, target), name
@@ -267,7 +296,8 @@ class TestScrapes:
     def test_the_metrics_ports_admit_no_one_new(self, platform):
         """The data API's port (its /metrics) admits Prometheus, not a pod that only looks like
         it (another release's), nor a stranger or an unlabelled release pod; Prometheus' own
-        port admits no pod at all."""
+        port admits the release's Perses alone (its datasource proxy), not a Perses look-alike
+        of another release."""
         api_data, _ = platform.backend(platform.service(f"{RELEASE}-api-data"), 8000)
         prometheus, _ = platform.backend(platform.service(f"{RELEASE}-prometheus"), 9090)
         lookalike = Pod("lookalike", platform.pod(PROMETHEUS).labels
@@ -280,7 +310,132 @@ class TestScrapes:
         for pod in outsiders:
             assert not connects(platform.policies, pod, api_data, 8000), pod.name
         for pod, _ in platform.sources:
+            allowed = pod.name == PERSES
+            assert connects(platform.policies, pod, prometheus, 9090) == allowed, pod.name
+        other = platform.pod(PERSES).labels | {"app.kubernetes.io/instance": "other"}
+        perses_lookalike = Pod("perses-lookalike", other, namespace=NAMESPACE)
+        for pod in [perses_lookalike, *outsiders]:
             assert not connects(platform.policies, pod, prometheus, 9090), pod.name
+
+
+class TestPerses:
+    """Perses (the dashboards UI) reaches Prometheus' 9090 and nothing else; its own port admits
+    no pod (port-forward only: it has no login, and its proxy would open Prometheus' API)."""
+
+    def test_perses_reaches_prometheus_only(self, platform):
+        perses = platform.pod(PERSES)
+        prometheus, target = platform.backend(platform.service(f"{RELEASE}-prometheus"), 9090)
+        assert connects(platform.policies, perses, prometheus, target)
+        assert not connects(platform.policies, perses, prometheus, target + 1)
+        for name, port in probes.GUARDED.items():
+            if name == "prometheus":
+                continue
+            dst, target = platform.backend(platform.service(f"{RELEASE}-{name}"), port)
+            assert not connects(platform.policies, perses, dst, target), name
+        assert not connects(platform.policies, perses, INTERNET, 443)
+        assert not connects(platform.policies, perses, API_SERVER, 6443)
+
+    def test_perses_port_admits_no_pod(self, platform):
+        perses, target = platform.backend(platform.service(f"{RELEASE}-perses"), 8080)
+        assert target == 8080
+        strangers = [
+            Pod("stranger", probes.stranger_labels(), namespace=NAMESPACE),
+            Pod("release-pod", probes.release_pod_labels(RELEASE), namespace=NAMESPACE),
+        ]
+        for pod in [*(pod for pod, _ in platform.sources), *strangers]:
+            assert not connects(platform.policies, pod, perses, 8080), pod.name
+
+
+class TestStatsd:
+    """Airflow's StatsD lines (UDP 9125, named in airflow.cfg, which no env search sees): every
+    Airflow pod, task pods of every DAG included, reaches the exporter; nothing else may send
+    it lines, and its metrics port answers Prometheus alone."""
+
+    def exporter(self, platform: Platform, port: int) -> tuple[Pod, int]:
+        return platform.backend(platform.service(f"{RELEASE}-statsd-exporter"), port)
+
+    def test_every_airflow_pod_sends_to_the_exporter(self, platform):
+        exporter, target = self.exporter(platform, 9125)
+        senders = [
+            pod
+            for pod, _ in platform.sources
+            if pod.labels.get("app.kubernetes.io/name") == "airflow"
+        ]
+        assert {pod.name for pod in senders} >= {
+            "Deployment/forest-mlops-airflow-scheduler",
+            "Deployment/forest-mlops-airflow-api-server",
+            "Deployment/forest-mlops-airflow-dag-processor",
+            *(f"task:{dag}" for dag in DAGS),
+        }
+        for pod in senders:
+            assert connects(platform.policies, pod, exporter, target, "UDP"), pod.name
+            assert not connects(platform.policies, pod, exporter, target, "TCP"), pod.name
+            assert not connects(platform.policies, pod, exporter, 9102), pod.name
+
+    def test_nothing_else_sends_or_reads(self, platform):
+        exporter, target = self.exporter(platform, 9125)
+        others = [
+            pod
+            for pod, _ in platform.sources
+            if pod.labels.get("app.kubernetes.io/name") != "airflow"
+        ]
+        others += [
+            Pod("stranger", probes.stranger_labels(), namespace=NAMESPACE),
+            Pod("release-pod", probes.release_pod_labels(RELEASE), namespace=NAMESPACE),
+            Pod("other-airflow", {"app.kubernetes.io/name": "airflow",
+                                  "app.kubernetes.io/instance": "other"}, namespace=NAMESPACE),
+        ]  # fmt: skip
+        for pod in others:
+            assert not connects(platform.policies, pod, exporter, target, "UDP"), pod.name
+            if pod.name != PROMETHEUS:
+                assert not connects(platform.policies, pod, exporter, 9102), pod.name
+
+    def test_kube_state_metrics_answers_prometheus_alone(self, platform):
+        ksm, target = platform.backend(platform.service(f"{RELEASE}-kube-state-metrics"), 8080)
+        for pod, _ in platform.sources:
+            allowed = connects(platform.policies, pod, ksm, target)
+            assert allowed == (pod.name == PROMETHEUS), pod.name
+            assert not connects(platform.policies, pod, ksm, 8081), pod.name  # its telemetry
+        ksm_pod = platform.pod(KUBE_STATE_METRICS)
+        assert not connects(platform.policies, ksm_pod, INTERNET, 443)
+
+
+class TestLoadJob:
+    """`make load`'s Job reaches inference's port through its client label, and nothing else of
+    the release; the label opens that port to no pod that lacks it."""
+
+    def test_the_load_job_reaches_inference_and_nothing_else(self, platform):
+        load = platform.pod(LOAD_JOB)
+        inference, port = platform.backend(platform.service(f"{RELEASE}-inference"), 8001)
+        assert connects(platform.policies, load, inference, port)
+        assert not connects(platform.policies, load, inference, port + 1)
+        for name, target in probes.GUARDED.items():
+            dst, target = platform.backend(platform.service(f"{RELEASE}-{name}"), target)
+            assert not connects(platform.policies, load, dst, target), name
+        assert not connects(platform.policies, load, INTERNET, 443)
+
+    def test_only_the_load_job_gains_egress_to_inference(self, platform):
+        inference, port = platform.backend(platform.service(f"{RELEASE}-inference"), 8001)
+        reach = {
+            pod.name
+            for pod, _ in platform.sources
+            if connects(platform.policies, pod, inference, port)
+        }
+        # Prometheus scrapes the same port (R-prometheus-scrape-egress).
+        assert reach == {LOAD_JOB, PROMETHEUS}
+        unlabelled = Pod("release-pod", probes.release_pod_labels(RELEASE), namespace=NAMESPACE)
+        assert not connects(platform.policies, unlabelled, inference, port)
+        other = Pod("other-release", platform.pod(LOAD_JOB).labels
+                    | {"app.kubernetes.io/instance": "other"}, namespace=NAMESPACE)  # fmt: skip
+        assert not selecting(platform.policies, other, "Egress"), "not this release's client"
+
+    def test_without_inference_no_policy_admits_the_label(self):
+        docs = render_chart(
+            {"inference": {"enabled": False}, "prometheus": {"scrape": {"inference": False}}},
+            value_files=[KIND_VALUES], release=RELEASE, namespace=NAMESPACE,
+        )  # fmt: skip
+        names = {d["metadata"]["name"] for d in docs if d["kind"] == "NetworkPolicy"}
+        assert f"{RELEASE}-inference-clients-egress" not in names
 
 
 class TestUnconfiguredFlows:
@@ -300,7 +455,7 @@ class TestUnconfiguredFlows:
             elsewhere = Pod("dns-elsewhere", {"k8s-app": "kube-dns"}, namespace="other")
             assert not connects(platform.policies, pod, elsewhere, 53, "UDP"), pod.name
 
-    def test_only_the_scheduler_and_the_api_server_reach_the_kubernetes_api(self, platform):
+    def test_only_the_scheduler_the_api_server_and_kube_state_metrics_reach_the_api(self, platform):
         reach = {
             pod.name
             for pod, _ in platform.sources
@@ -309,6 +464,7 @@ class TestUnconfiguredFlows:
         assert reach == {
             "Deployment/forest-mlops-airflow-scheduler",
             "Deployment/forest-mlops-airflow-api-server",
+            KUBE_STATE_METRICS,
         }
         # They mount a token; nothing else does (tests/security: only they call the API).
         for name in reach:

@@ -179,7 +179,7 @@ class TestMlflow:
     """Before issue 21 MLflow admitted every pod of the namespace (`podSelector: {}`): the
     api-data, MySQL and extraction-task cases below fail on that policy."""
 
-    def test_only_inference_and_the_training_task_pods_and_the_retrain_job_get_in(
+    def test_only_inference_the_two_dags_task_pods_and_the_retrain_job_get_in(
         self, full_docs, task_pods
     ):
         policy = find(full_docs, "NetworkPolicy", "fm-mlflow")
@@ -190,16 +190,19 @@ class TestMlflow:
         assert admitted == {"Deployment/fm-inference"}
         assert admits(policy, retrain_job_labels(), 5000)
         assert admits(policy, task_pods["forest_cover_model_training"], 5000)
-        assert not admits(policy, task_pods["forest_cover_data_extraction"], 5000)
+        # champion_batch_accuracy loads the champion (forest_mlops.monitoring.batch_accuracy).
+        assert admits(policy, task_pods["forest_cover_data_extraction"], 5000)
         other = task_pods["forest_cover_model_training"] | {"app.kubernetes.io/instance": "x"}
         assert not admits(policy, other, 5000)
         assert not admits(policy, task_pods["forest_cover_model_training"], 3306)
 
-    def test_the_dag_it_admits_is_the_training_dag(self, full_docs):
-        text = (REPO_ROOT / "dags" / "forest_cover_model_training.py").read_text()
-        (dag_id,) = re.findall(r'dag_id="([^"]+)"', text)
+    def test_the_dags_it_admits_are_the_training_and_extraction_dags(self, full_docs):
+        dag_ids = [
+            re.findall(r'dag_id="([^"]+)"', (REPO_ROOT / "dags" / f"{name}.py").read_text())[0]
+            for name in ("forest_cover_model_training", "forest_cover_data_extraction")
+        ]
         chart = yaml.safe_load((REPO_ROOT / "charts/forest-mlops/values.yaml").read_text())
-        assert chart["networkPolicies"]["mlflowClientDags"] == [dag_id]
+        assert chart["networkPolicies"]["mlflowClientDags"] == dag_ids
 
 
 class TestAirflowApiServer:
@@ -266,11 +269,22 @@ class TestServices:
         policy = find(docs, "NetworkPolicy", "fm-api-data")
         assert not admits(policy, pod_labels(docs)["Deployment/fm-prometheus"], 8000)
 
-    def test_prometheus_accepts_nothing(self, platform_docs):
+    def test_prometheus_accepts_perses_alone(self, platform_docs):
         """Its HTTP API has no login: people reach it with port-forward, which no policy
-        filters; no pod queries it yet."""
+        filters; the one pod that queries it is Perses (its datasource proxy), on 9090."""
         policy = find(platform_docs, "NetworkPolicy", "fm-prometheus")
-        assert selects(policy, pod_labels(platform_docs)["Deployment/fm-prometheus"])
+        labels = pod_labels(platform_docs)
+        assert selects(policy, labels["Deployment/fm-prometheus"])
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert admits(policy, labels["Deployment/fm-perses"], 9090)
+        assert not admits(policy, labels["Deployment/fm-perses"], 9091)
+        others = [name for name in labels if name != "Deployment/fm-perses"]
+        assert others and not [n for n in others if admits(policy, labels[n], 9090)]
+
+    def test_perses_accepts_nothing(self, platform_docs):
+        """No login either: port-forward only, like Prometheus."""
+        policy = find(platform_docs, "NetworkPolicy", "fm-perses")
+        assert selects(policy, pod_labels(platform_docs)["Deployment/fm-perses"])
         assert policy["spec"]["policyTypes"] == ["Ingress"]
         assert "ingress" not in policy["spec"]
 
@@ -291,11 +305,13 @@ class TestToggle:
         assert "NetworkPolicy" not in {d["kind"] for d in docs}
 
     def test_on_in_kind_values(self, kind_docs):
-        # 8 ingress policies; egress: the default-deny, the MySQL, S3 and MLflow clients' and
-        # Prometheus' scrapes (the Airflow ones are not rendered without Airflow).
+        # 11 ingress policies (the StatsD exporter's, kube-state-metrics' and Perses' among
+        # them); egress: the default-deny, the MySQL, S3, MLflow and inference clients',
+        # Prometheus' scrapes, kube-state-metrics' Kubernetes API and Perses' queries to
+        # Prometheus (the Airflow ones are not rendered without Airflow).
         kinds = [d["spec"]["policyTypes"] for d in kind_docs if d["kind"] == "NetworkPolicy"]
-        assert kinds.count(["Ingress"]) == 8
-        assert kinds.count(["Egress"]) == 5
+        assert kinds.count(["Ingress"]) == 11
+        assert kinds.count(["Egress"]) == 8
 
     def test_no_policy_for_a_disabled_store(self):
         docs = render_chart(

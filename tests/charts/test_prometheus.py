@@ -104,7 +104,10 @@ class TestRules:
 
 class TestScrapeJobs:
     def test_jobs_by_default(self, platform_docs):
-        assert set(jobs_of(platform_docs)) == {"prometheus", "inference", "api-data"}
+        assert set(jobs_of(platform_docs)) == {
+            "prometheus", "inference", "api-data", "mlflow", "airflow-statsd",
+            "kube-state-metrics",
+        }  # fmt: skip
         assert config_of(platform_docs)["global"] == {
             "scrape_interval": "15s",
             "evaluation_interval": "15s",
@@ -112,16 +115,18 @@ class TestScrapeJobs:
 
     def test_targets_are_the_release_services_on_their_metrics_ports(self, platform_docs):
         """Each target host is a Service of the release; the port it names lands on the
-        container port where the service's /metrics is (inference 8001, the data API 8000)."""
+        container port where the service's /metrics is (inference 8001, the data API 8000,
+        MLflow's sidecar and the StatsD exporter 9102, kube-state-metrics 8080)."""
         jobs = jobs_of(platform_docs)
+        scraped = [name for name in jobs if name != "prometheus"]
         addresses = [
             (job_name, name, entry["port"])
-            for job_name in ("inference", "api-data")
+            for job_name in scraped
             for entry in jobs[job_name].get("dns_sd_configs", [])
             for name in entry["names"]
         ] + [
             (job_name, *target.rsplit(":", 1))
-            for job_name in ("inference", "api-data")
+            for job_name in scraped
             for entry in jobs[job_name].get("static_configs", [])
             for target in entry["targets"]
         ]
@@ -133,6 +138,9 @@ class TestScrapeJobs:
         assert resolved == {
             "inference": ("fm-inference-headless", "http", 8001),
             "api-data": ("fm-api-data", "http", 8000),
+            "mlflow": ("fm-mlflow-metrics", "metrics", 9102),
+            "airflow-statsd": ("fm-statsd-exporter", "metrics", 9102),
+            "kube-state-metrics": ("fm-kube-state-metrics", "metrics", 8080),
         }
         for service_name, target_port, port in resolved.values():
             selector = find(platform_docs, "Service", service_name)["spec"]["selector"]
@@ -161,20 +169,56 @@ class TestScrapeJobs:
             == find(platform_docs, "Service", "fm-inference")["spec"]["selector"]
         )
 
-    def test_mlflow_is_not_scraped(self, platform_docs):
-        # Our MLflow server exports no /metrics (no --expose-prometheus, no exporter installed).
-        text = find(platform_docs, "ConfigMap", "fm-prometheus")["data"]["prometheus.yml"]
-        assert "mlflow" not in text
+    def test_mlflow_is_scraped_through_its_sidecar_one_replica_at_a_time(self, platform_docs):
+        """Its own /metrics wants a login: Prometheus reads the sidecar, which serves the
+        files the server writes to a volume only the two containers mount."""
+        (entry,) = jobs_of(platform_docs)["mlflow"]["dns_sd_configs"]
+        assert entry == {"names": ["fm-mlflow-metrics"], "type": "A", "port": 9102}
+        headless = find(platform_docs, "Service", "fm-mlflow-metrics")
+        assert headless["spec"]["clusterIP"] == "None"
+        mlflow = find(platform_docs, "Deployment", "fm-mlflow")
+        service = find(platform_docs, "Service", "fm-mlflow")
+        assert headless["spec"]["selector"] == service["spec"]["selector"]
+        server, sidecar = container(mlflow, "mlflow"), container(mlflow, "metrics")
+        assert sidecar["image"] == server["image"]  # forest-mlops is in the MLflow image
+        directory = server["command"][server["command"].index("--expose-prometheus") + 1]
+        assert sidecar["command"] == [
+            "forest-mlops", "mlflow-metrics", "--directory", directory, "--port", "9102"
+        ]  # fmt: skip
+        mounts = {
+            c["name"]: {m["name"]: m for m in c["volumeMounts"]}
+            for c in mlflow["spec"]["template"]["spec"]["containers"]
+        }
+        assert mounts["mlflow"]["metrics"]["mountPath"] == directory
+        assert mounts["metrics"]["metrics"] == {
+            "name": "metrics", "mountPath": directory, "readOnly": True
+        }  # fmt: skip
+        # Not the server's /tmp, where the auth ini is: a /tmp of its own.
+        assert set(mounts["metrics"]) == {"metrics", "metrics-tmp"}
+        assert mounts["metrics"]["metrics-tmp"]["mountPath"] == "/tmp"
 
-    def test_a_job_can_be_switched_off_and_extra_jobs_added(self):
-        extra = {"job_name": "airflow-statsd", "static_configs": [{"targets": ["sx:9102"]}]}
+    def test_without_the_sidecar_mlflow_is_neither_scraped_nor_counted(self):
         docs = render_chart(
             WITHOUT_AIRFLOW
-            | {"prometheus": {"scrape": {"apiData": False}, "extraScrapeConfigs": [extra]}}
-        )
+            | {"mlflow": {"metrics": {"enabled": False}},
+               "prometheus": {"scrape": {"mlflow": False}}}
+        )  # fmt: skip
+        assert "mlflow" not in jobs_of(docs)
+        mlflow = find(docs, "Deployment", "fm-mlflow")
+        assert [c["name"] for c in mlflow["spec"]["template"]["spec"]["containers"]] == ["mlflow"]
+        assert "--expose-prometheus" not in container(mlflow, "mlflow")["command"]
+        assert not [d for d in docs if d["metadata"]["name"] == "fm-mlflow-metrics"]
+
+    def test_a_job_can_be_switched_off_and_extra_jobs_added(self):
+        extra = {"job_name": "elsewhere", "static_configs": [{"targets": ["sx:9102"]}]}
+        docs = render_chart(
+            WITHOUT_AIRFLOW
+            | {"prometheus": {"scrape": {"apiData": False}, "extraScrapeConfigs": [extra],
+                              "kubeStateMetrics": {"enabled": False}}}
+        )  # fmt: skip
         jobs = jobs_of(docs)
-        assert list(jobs) == ["prometheus", "inference", "airflow-statsd"]
-        assert jobs["airflow-statsd"] == extra
+        assert list(jobs) == ["prometheus", "inference", "mlflow", "airflow-statsd", "elsewhere"]
+        assert jobs["elsewhere"] == extra
 
     @pytest.mark.parametrize(
         ("values", "message"),
@@ -186,6 +230,11 @@ class TestScrapeJobs:
             (
                 {"api-data": {"enabled": False}},
                 "prometheus.scrape.apiData is on but api-data.enabled is off",
+            ),
+            (
+                {"mlflow": {"metrics": {"enabled": False}}},
+                "prometheus.scrape.mlflow is on but mlflow.enabled or mlflow.metrics.enabled"
+                " is off",
             ),
         ],
     )
@@ -262,6 +311,7 @@ class TestDeployment:
             d
             for d in platform_docs
             if d["metadata"]["labels"].get("app.kubernetes.io/name") == "prometheus"
+            and d["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"
         ]
         assert {(d["kind"], d["metadata"]["name"]) for d in mine} == {
             ("ConfigMap", "fm-prometheus"),

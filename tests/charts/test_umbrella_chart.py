@@ -38,14 +38,21 @@ DEFAULT_INVENTORY = {
     ("ConfigMap", "fm-mysql-initdb"),
     ("ConfigMap", "fm-platform"),
     ("ConfigMap", "fm-prometheus"),
+    ("ConfigMap", "fm-statsd-exporter"),
+    ("ConfigMap", "fm-perses"),
+    ("ConfigMap", "fm-perses-provisioning"),
     ("Deployment", "fm-api-data"),
     ("Deployment", "fm-inference"),
     ("Deployment", "fm-mlflow"),
     ("Deployment", "fm-prometheus"),
+    ("Deployment", "fm-statsd-exporter"),
+    ("Deployment", "fm-kube-state-metrics"),
+    ("Deployment", "fm-perses"),
     ("Job", "fm-minio-buckets-1"),
     ("NetworkPolicy", "fm-api-data"),
     ("NetworkPolicy", "fm-default-egress"),
     ("NetworkPolicy", "fm-inference"),
+    ("NetworkPolicy", "fm-inference-clients-egress"),
     ("NetworkPolicy", "fm-minio"),
     ("NetworkPolicy", "fm-minio-buckets"),
     ("NetworkPolicy", "fm-minio-clients-egress"),
@@ -56,7 +63,14 @@ DEFAULT_INVENTORY = {
     ("NetworkPolicy", "fm-postgresql"),
     ("NetworkPolicy", "fm-prometheus"),
     ("NetworkPolicy", "fm-prometheus-scrape-egress"),
+    ("NetworkPolicy", "fm-statsd-exporter"),
+    ("NetworkPolicy", "fm-kube-state-metrics"),
+    ("NetworkPolicy", "fm-kube-state-metrics-kubernetes-api-egress"),
+    ("NetworkPolicy", "fm-perses"),
+    ("NetworkPolicy", "fm-perses-egress"),
     ("PersistentVolumeClaim", "fm-api-data"),
+    ("Role", "fm-kube-state-metrics"),
+    ("RoleBinding", "fm-kube-state-metrics"),
     ("Secret", "fm-inference"),
     ("Secret", "fm-mlflow-auth"),
     ("Secret", "fm-minio"),
@@ -71,11 +85,16 @@ DEFAULT_INVENTORY = {
     ("Service", "fm-minio"),
     ("Service", "fm-minio-headless"),
     ("Service", "fm-mlflow"),
+    ("Service", "fm-mlflow-metrics"),
     ("Service", "fm-mysql"),
     ("Service", "fm-mysql-headless"),
     ("Service", "fm-postgresql"),
     ("Service", "fm-postgresql-headless"),
     ("Service", "fm-prometheus"),
+    ("Service", "fm-statsd-exporter"),
+    ("Service", "fm-kube-state-metrics"),
+    ("Service", "fm-perses"),
+    ("ServiceAccount", "fm-kube-state-metrics"),
     ("StatefulSet", "fm-minio"),
     ("StatefulSet", "fm-mysql"),
     ("StatefulSet", "fm-postgresql"),
@@ -153,7 +172,13 @@ class TestRenders:
 
     def test_prometheus_alone_scrapes_only_itself(self):
         values = only("prometheus") | {
-            "prometheus": {"enabled": True, "scrape": {"inference": False, "apiData": False}}
+            "prometheus": {
+                "enabled": True,
+                "scrape": {"inference": False, "apiData": False, "mlflow": False},
+                "statsdExporter": {"enabled": False},
+                "kubeStateMetrics": {"enabled": False},
+                "perses": {"enabled": False},
+            }
         }
         docs = render_chart(values)
         assert inventory(docs) == UMBRELLA | {
@@ -178,6 +203,7 @@ class TestRenders:
         assert inventory(docs) == UMBRELLA | {
             ("Deployment", "fm-mlflow"),
             ("Service", "fm-mlflow"),
+            ("Service", "fm-mlflow-metrics"),  # its metrics sidecar, scraped or not
             ("NetworkPolicy", "fm-mlflow"),
             ("NetworkPolicy", "fm-mlflow-clients-egress"),
             ("Secret", "fm-mlflow-auth"),  # its logins: MLflow always runs with auth
@@ -193,20 +219,24 @@ class TestRenders:
             "fm-platform",
             "fm-default-egress",
             "fm-inference",
+            "fm-inference-clients-egress",
             "fm-inference-headless",
         }
 
     def test_airflow_alone_renders_only_airflow_objects(self):
         # Against its own metadata database: the chart's PostgreSQL is a component of its own.
+        # Without Prometheus there is no StatsD exporter to send to: metrics off too.
         values = only("airflow") | {
             "airflow": {
                 "enabled": True,
                 "database": {"host": "pg.example.org", "existingSecret": "my-pg"},
+                "metrics": {"statsd": {"enabled": False}},
             }
         }
         docs = render_chart(values)
         names = {name for _, name in inventory(docs) - UMBRELLA}
         assert names and all(name.startswith("fm-airflow") for name in names), sorted(names)
+        assert "fm-airflow-statsd-egress" not in names
 
     def test_airflow_without_a_metadata_database_is_refused(self):
         with pytest.raises(HelmError, match=r"airflow\.enabled needs a metadata database"):

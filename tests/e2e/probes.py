@@ -50,7 +50,10 @@ GUARDED = {
     "minio": 9000,
     "airflow-api-server": 8080,
     "api-data": 8000,
-    # No pod queries it yet: people use port-forward (no policy filters that).
+    # MLflow's metrics sidecar (headless Service): the release's Prometheus alone.
+    "mlflow-metrics": 9102,
+    # The release's Perses alone (its datasource proxy); people use port-forward (no policy
+    # filters that).
     "prometheus": 9090,
 }
 # Open to any source (the public prediction service): what a stranger reaches.

@@ -38,11 +38,14 @@ PROJECT_IMAGES = {
     name: f"forest-mlops/{name}:{TAG}" for name in ("airflow", "mlflow", "api-data", "inference")
 }
 # The stand-ins scripts/images/standins.sh builds for the chart's mysql, postgresql, minio and
-# prometheus.
+# prometheus (the server, its two exporters and Perses).
 MYSQL_IMAGE = ("forest-mlops-standin/mariadb", "10.11-bookworm")
 POSTGRES_IMAGE = ("forest-mlops-standin/postgres", "15-bookworm")
 S3_IMAGE = ("forest-mlops-standin/s3", "moto-5.2.5")
 PROMETHEUS_IMAGE = ("forest-mlops-standin/prometheus", "2.42-bookworm")
+STATSD_EXPORTER_IMAGE = ("forest-mlops-standin/statsd-exporter", "0.29.0")
+KUBE_STATE_METRICS_IMAGE = ("forest-mlops-standin/kube-state-metrics", "2.20.0")
+PERSES_IMAGE = ("forest-mlops-standin/perses", "0.52.0")
 
 
 def chart_values() -> dict[str, Any]:
@@ -60,7 +63,19 @@ def chart_values() -> dict[str, Any]:
                 "image": {"repository": S3_IMAGE[0], "tag": S3_IMAGE[1]},
             },
         },
-        "prometheus": {"image": {"repository": PROMETHEUS_IMAGE[0], "tag": PROMETHEUS_IMAGE[1]}},
+        "prometheus": {
+            "image": {"repository": PROMETHEUS_IMAGE[0], "tag": PROMETHEUS_IMAGE[1]},
+            "statsdExporter": {
+                "image": {"repository": STATSD_EXPORTER_IMAGE[0], "tag": STATSD_EXPORTER_IMAGE[1]}
+            },
+            "kubeStateMetrics": {
+                "image": {
+                    "repository": KUBE_STATE_METRICS_IMAGE[0],
+                    "tag": KUBE_STATE_METRICS_IMAGE[1],
+                }
+            },
+            "perses": {"image": {"repository": PERSES_IMAGE[0], "tag": PERSES_IMAGE[1]}},
+        },
         "mlflow": image("mlflow"),
         "api-data": image("api-data"),
         "inference": image("inference"),

@@ -221,6 +221,16 @@ class Pod:
         docker(*args)
         return self
 
+    def start_sidecar(self, container: str) -> str:
+        """Run another container of the started pod beside the main one, sharing its volumes
+        (the same host directories); returns the Docker container's name."""
+        name = f"{self.container_name}-{container}"
+        docker("rm", "--force", name, check=False)
+        args = self.run_args(self.container(container), detach=True)
+        args[1:1] = ["--name", name]
+        docker(*args)
+        return name
+
     def container(self, name: str | None = None) -> dict[str, Any]:
         containers = self.spec["containers"]
         if name is None:
@@ -230,7 +240,10 @@ class Pod:
     # -- state ----------------------------------------------------------------------------------
     @property
     def ip(self) -> str:
-        out = docker("inspect", self.container_name).stdout
+        return self.ip_of(self.container_name)
+
+    def ip_of(self, container_name: str) -> str:
+        out = docker("inspect", container_name).stdout
         networks = json.loads(out)[0]["NetworkSettings"]["Networks"]
         return str(networks[self.network]["IPAddress"])
 

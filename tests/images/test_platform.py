@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.images.conftest import PROJECT_IMAGES, minio_credentials, run_client
-from tests.images.pods import Pod, run_once
+from tests.images.pods import Pod, docker, run_once
+from tests.support.exposition import samples
 from tests.support.helm import find
 
 # One record in the course layout (the first row of the UCI file, recoded).
@@ -156,6 +158,34 @@ def test_mlflow_wants_a_login_and_refuses_inference_a_registry_write(
     headers = basic("inference") | {"Content-Type": "application/json"}
     status, body = http(f"{url}/api/2.0/mlflow/model-versions/create", data=create, headers=headers)
     assert status == 403, body[:300]
+
+
+def test_mlflow_metrics_sidecar_serves_the_servers_counts_without_a_login(
+    mlflow: Pod,
+) -> None:
+    """The chart's `metrics` container, from the MLflow image, reads the files the server
+    writes (--expose-prometheus) from the shared emptyDir and serves them with no login."""
+    url = f"http://{mlflow.ip}:5000"
+    search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert http(search, headers={"Host": "fm-mlflow:5000"})[0] == 401  # one counted refusal
+    sidecar = mlflow.start_sidecar("metrics")
+    try:
+        metrics = f"http://{mlflow.ip_of(sidecar)}:9102/metrics"
+        deadline = time.monotonic() + 60
+        while True:  # until the sidecar listens (refused before)
+            try:
+                status, body = http(metrics)
+                break
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        assert status == 200, body[:500]
+        text = body.decode()
+        counted = samples(text, "mlflow_http_request_total")
+        assert counted.get("method=GET,status=401", 0) >= 1, text[:2000]
+    finally:
+        docker("rm", "--force", sidecar, check=False)
 
 
 def test_the_s3_stand_in_says_on_the_console_port_that_it_has_no_console(s3: Pod) -> None:

@@ -227,17 +227,18 @@ def test_metrics_count_requests_predictions_and_show_the_model(
         client.post("/predict", json={**EXAMPLE, "Aspect": 999})
         after = client.get("/metrics").text
 
-    def requests_total(text: str, status: str) -> float:
+    def requests_total(text: str, status: str, version: str) -> float:
         try:
             return _metric(
                 text, "forest_inference_requests_total", endpoint="/predict", method="POST",
-                status=status,
+                model_version=version, status=status,
             )  # fmt: skip
         except AssertionError:
             return 0.0
 
-    assert requests_total(after, "200") == requests_total(before, "200") + 1
-    assert requests_total(after, "422") == requests_total(before, "422") + 1
+    # Answered requests carry the version that answered; refused ones, none.
+    assert requests_total(after, "200", "1") == requests_total(before, "200", "1") + 1
+    assert requests_total(after, "422", "") == requests_total(before, "422", "") + 1
     assert "forest_inference_request_duration_seconds_bucket{" in after
     predicted = pd.Series([a["cover_type_name"] for a in answers]).value_counts()
     for name, count in predicted.items():

@@ -33,9 +33,32 @@ DOC = REPO_ROOT / "docs" / "OBSERVABILITY.md"
 RUNBOOK_BASE = "https://github.com/forest-mlops/forest-mlops/blob/main/docs/OBSERVABILITY.md#"
 PROMTOOL_HINT = "apt-get install prometheus: Debian's package ships promtool; .ci/run installs it"
 
-# kube-state-metrics' standard series the rules read (its documented names, not ours to export).
-KUBE_STATE_METRICS = frozenset({"kube_pod_container_status_restarts_total"})
-METRIC_PREFIXES = ("forest_inference_", "api_data_", "airflow_", "kube_")
+# kube-state-metrics' standard series the rules and dashboards read (its documented names, not
+# ours to export).
+KUBE_STATE_METRICS = frozenset(
+    {
+        "kube_pod_container_status_restarts_total",
+        "kube_pod_container_resource_requests",
+        "kube_pod_container_resource_limits",
+    }
+)
+# What MLflow's server exports through prometheus_flask_exporter and the rules and dashboards
+# read (tests/test_mlflow_auth.py finds each in a real server's metrics).
+MLFLOW_SERVER_METRICS = frozenset(
+    {
+        "mlflow_http_request_total",
+        "mlflow_http_request_duration_seconds_bucket",
+    }
+)
+METRIC_PREFIXES = (
+    "forest_inference_",
+    "mlflow_",
+    "forest_champion_",
+    "forest_ingestion_",
+    "api_data_",
+    "airflow_",
+    "kube_",
+)
 
 
 def promtool() -> str:
@@ -128,6 +151,7 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
 
 def test_the_issue_22_alerts_are_all_there() -> None:
     assert sorted(alert_names()) == [
+        "ForestChampionBatchAccuracyDropped",
         "ForestDagRunFailed",
         "ForestDataApiNotAdvancing",
         "ForestInferenceErrorRatioHigh",
@@ -135,6 +159,7 @@ def test_the_issue_22_alerts_are_all_there() -> None:
         "ForestInferenceNoChampionLoaded",
         "ForestIngestionFailing",
         "ForestPodRestarting",
+        "ForestScrapeTargetDown",
         "ForestTrainingOverBudget",
     ]
 

@@ -179,3 +179,71 @@ def test_airflows_names_become_the_series_the_rules_read(
     assert names.isdisjoint(
         {"airflow_dagrun_duration_failed_count", "airflow_ti_finish", "airflow_ti_start"}
     ), sorted(names)
+
+
+def test_the_champion_batch_accuracy_becomes_a_labelled_gauge(
+    airflow_lines: RecordingBackend, exporter: tuple[int, str]
+) -> None:
+    from airflow.observability import stats
+
+    from forest_mlops.monitoring.batch_accuracy import BatchAccuracy
+
+    # As the extraction DAG's champion_batch_accuracy task sends it (stats.gauge, no tags).
+    for batch, accuracy in ((2, 0.8125), (3, 0.5)):
+        item = BatchAccuracy(4, batch, "7", accuracy, accuracy - 0.1, 900)
+        stats.gauge(item.stat_name, item.accuracy)
+    lines = airflow_lines.lines
+    # Not in Airflow's registry: sent once, under our name, no bare duplicate.
+    assert lines == [
+        f"{PREFIX}.forest.champion.batch_accuracy.4.2.7:0.8125|g",
+        f"{PREFIX}.forest.champion.batch_accuracy.4.3.7:0.5|g",
+    ]
+    udp, url = exporter
+    send(udp, lines)
+    samples = forest_samples(url, expected=len(lines))
+    assert samples == {
+        'forest_champion_batch_accuracy{batch="2",group="4",model_version="7"}': 0.8125,
+        'forest_champion_batch_accuracy{batch="3",group="4",model_version="7"}': 0.5,
+    }
+
+
+def test_the_rows_a_load_landed_become_gauges_per_batch_and_kind(
+    airflow_lines: RecordingBackend, exporter: tuple[int, str]
+) -> None:
+    from airflow.observability import stats
+
+    from forest_mlops.monitoring.ingestion import batch_row_gauges
+
+    # As the extraction DAG's load task sends its LoadResult.summary().
+    loaded = {
+        "group_number": 4,
+        "batches": [
+            {"batch_number": 1, "received": 30, "inserted": 25, "duplicate": 3, "rejected": 2}
+        ],
+    }
+    for name, value in batch_row_gauges(loaded):
+        stats.gauge(name, value)
+    udp, url = exporter
+    send(udp, airflow_lines.lines)
+    samples = forest_samples(url, expected=4)
+    assert samples == {
+        f'forest_ingestion_batch_rows{{batch="1",group="4",kind="{kind}"}}': value
+        for kind, value in (("duplicate", 3), ("inserted", 25), ("received", 30), ("rejected", 2))
+    }
+
+
+def forest_samples(url: str, expected: int, timeout: float = 10.0) -> dict[str, float]:
+    """`name{labels}` -> value of the forest_* samples, once `expected` events were handled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        families = list(text_string_to_metric_families(httpx.get(url, timeout=5).text))
+        samples = {
+            sample.name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            + "}": sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name.startswith("forest")
+        }  # fmt: skip
+        if len(samples) >= expected or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.1)  # UDP: the exporter handles the lines after send() returns

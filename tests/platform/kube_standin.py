@@ -2,10 +2,10 @@
 
 No API server can run on this machine (no Docker, no kind), so the retrain client is tested
 against this small HTTP server instead. It is NOT a cluster: it validates nothing, schedules
-nothing and runs nothing. It answers six requests with the JSON shapes of the Kubernetes API
-(CronJob list/read, Job create/status, Pod list, Pod log) and plays one scripted Job: its pod is
-Pending (ImagePullBackOff) on the first look, then Running with a log, then the Job ends as
-`outcome` says. Everything the client sends is recorded for the test to check.
+nothing and runs nothing. It answers seven requests with the JSON shapes of the Kubernetes API
+(CronJob list/read, Job create/status/delete, Pod list, Pod log) and plays one scripted Job:
+its pod is Pending (ImagePullBackOff) on the first look, then Running with a log (`log_lines`),
+then the Job ends as `outcome` says. Everything the client sends is recorded for the test to check.
 """
 
 from __future__ import annotations
@@ -21,10 +21,18 @@ LOG_LINES = ["loading 1234 rows from train_data\n", "macro-F1 0.81: promoted to 
 
 
 class KubeStandIn:
-    def __init__(self, cronjobs: list[dict[str, Any]], *, outcome: str = "Complete") -> None:
+    def __init__(
+        self,
+        cronjobs: list[dict[str, Any]],
+        *,
+        outcome: str = "Complete",
+        log_lines: list[str] | None = None,
+    ) -> None:
         self.cronjobs = cronjobs
         self.outcome = outcome  # "Complete", or a Failed reason such as "BackoffLimitExceeded"
+        self.log_lines = LOG_LINES if log_lines is None else log_lines
         self.created_jobs: list[dict[str, Any]] = []
+        self.deleted_jobs: list[tuple[str, dict[str, Any]]] = []  # (name, DeleteOptions)
         self.requests: list[str] = []
         self.pod_looks = 0
         self.log_served = False
@@ -163,7 +171,7 @@ class KubeStandIn:
                         self._send(400, {"kind": "Status", "message": "expected follow=true"})
                         return
                     standin.log_served = True
-                    self._send(200, "".join(LOG_LINES).encode(), "text/plain")
+                    self._send(200, "".join(standin.log_lines).encode(), "text/plain")
                 else:
                     self._not_found(url.path)
 
@@ -175,6 +183,19 @@ class KubeStandIn:
                     created = {**body, "metadata": {**body["metadata"], "uid": "job-uid-1"}}
                     standin.created_jobs.append(created)
                     self._send(201, created)
+                else:
+                    self._not_found(url.path)
+
+            def do_DELETE(self) -> None:
+                url = urlparse(self.path)
+                standin.requests.append(f"DELETE {url.path}")
+                length = int(self.headers.get("Content-Length") or 0)
+                options = json.loads(self.rfile.read(length)) if length else {}
+                # The python client sends propagationPolicy as a query parameter.
+                options |= {k: v[0] for k, v in parse_qs(url.query).items()}
+                if m := re.fullmatch(r"/apis/batch/v1/namespaces/([^/]+)/jobs/([^/]+)", url.path):
+                    standin.deleted_jobs.append((m.group(2), options))
+                    self._send(200, {"kind": "Status", "status": "Success"})
                 else:
                     self._not_found(url.path)
 

@@ -35,6 +35,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import MYSQL_ADMIN_URL, s3_client
+from tests.support.exposition import samples
 from tests.support.helm import REPO_ROOT, find, pod_containers, render_chart
 from tests.support.processes import VENV_BIN, ServerProcess, free_port
 
@@ -190,8 +191,11 @@ def platform(
             "/app/data/covertype.csv.gz": str(dev_csv),
             "/var/lib/api-data/state.json": str(workdir / "state.json"),
             "/tmp": str(workdir),
+            # MLflow's --expose-prometheus directory, shared with its metrics sidecar.
+            "/var/run/mlflow-metrics": str(workdir / "mlflow-metrics"),
         },
     )
+    (workdir / "mlflow-metrics").mkdir()  # an emptyDir exists before the containers start
 
     # The MySQL side, as the mysql container's init does it (mysql-init/ with the rendered
     # Secret's passwords), with throw-away names.
@@ -237,11 +241,13 @@ def platform(
                 inherit_env=False,
             )
             urls[component] = f"http://127.0.0.1:{port}"
-        # MLflow: its init containers (wait for the DB, db upgrade) in order, then the server.
+        # MLflow: its init containers (wait for the DB, db upgrade) in order, then the server
+        # and its metrics sidecar.
         deployment = find(docs, "Deployment", f"{RELEASE}-mlflow")
+        ports = {"mlflow": mlflow_port, "metrics": free_port()}
         for container in pod_containers(deployment):
             env = container_env(container, docs, localize)
-            command = argv(container, env, localize, mlflow_port)
+            command = argv(container, env, localize, ports.get(container["name"], 0))
             if container in deployment["spec"]["template"]["spec"].get("initContainers", []):
                 done = subprocess.run(
                     command,
@@ -254,17 +260,20 @@ def platform(
                 assert done.returncode == 0, f"{container['name']}: {done.stderr[-3000:]}"
                 init_results[container["name"]] = done.returncode
             else:
-                processes["mlflow"] = ServerProcess(
+                name = {"mlflow": "mlflow", "metrics": "mlflow-metrics"}[container["name"]]
+                processes[name] = ServerProcess(
                     command,
-                    log_path=workdir / "mlflow.log",
+                    log_path=workdir / f"{name}.log",
                     env=env,
                     cwd=workdir,
                     inherit_env=False,
                 )
         urls["mlflow"] = f"http://127.0.0.1:{mlflow_port}"
+        urls["mlflow-metrics"] = f"http://127.0.0.1:{ports['metrics']}"
 
         for component, url in urls.items():
-            processes[component].wait_http(f"{url}/health", timeout=180)
+            path = "/metrics" if component == "mlflow-metrics" else "/health"
+            processes[component].wait_http(f"{url}{path}", timeout=180)
         yield Started(urls, processes, init_results, docs, names, localize)
     finally:
         for process in processes.values():
@@ -293,7 +302,7 @@ def test_only_hostnames_ports_and_paths_were_changed(platform: Started) -> None:
         elif kind == "path":
             assert localize.paths[before] == after
         else:
-            assert before in {"0.0.0.0", "5000", "8000", "8001"}
+            assert before in {"0.0.0.0", "5000", "8000", "8001", "9102"}
 
 
 def test_mlflow_init_containers_and_server_run_as_rendered(platform: Started) -> None:
@@ -308,6 +317,17 @@ def test_mlflow_init_containers_and_server_run_as_rendered(platform: Started) ->
     finally:
         engine.dispose()
     assert {"experiments", "registered_models", "model_versions"} <= tables
+
+
+def test_mlflow_metrics_sidecar_serves_the_rendered_servers_counts(platform: Started) -> None:
+    """The two containers as rendered share the --expose-prometheus directory: a request the
+    server refused for want of a login shows in the sidecar's answer, which wants none."""
+    search = f"{platform.urls['mlflow']}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert httpx.get(search, timeout=10).status_code == 401
+    metrics = httpx.get(f"{platform.urls['mlflow-metrics']}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    counted = samples(metrics.text, "mlflow_http_request_total")
+    assert counted.get("method=GET,status=401", 0) >= 1, metrics.text[:2000]
 
 
 def test_api_data_serves_the_dataset_from_the_rendered_env(platform: Started) -> None:

@@ -71,7 +71,7 @@ def test_every_build_arg_is_declared_by_its_dockerfile() -> None:
             assert re.fullmatch(r"\{\{\.FOREST_[A-Z_]+\}\}|file", value), value
 
 
-def test_stand_ins_replace_only_mysql_postgresql_minio_and_prometheus_and_say_so() -> None:
+def test_stand_ins_replace_only_databases_s3_prometheus_exporters_and_perses_and_say_so() -> None:
     docs, artifacts = render_release(OFFLINE)
     assert_artifacts_and_chart_agree(docs, artifacts)
     third_party = {i for i in rendered_images(docs) if not i.startswith("forest-mlops/")}
@@ -80,6 +80,9 @@ def test_stand_ins_replace_only_mysql_postgresql_minio_and_prometheus_and_say_so
         "localhost:5001/forest-mlops-standin/postgres:15-bookworm",
         "localhost:5001/forest-mlops-standin/s3:moto-5.2.5",
         "localhost:5001/forest-mlops-standin/prometheus:2.42-bookworm",
+        "localhost:5001/forest-mlops-standin/statsd-exporter:0.29.0",
+        "localhost:5001/forest-mlops-standin/kube-state-metrics:2.20.0",
+        "localhost:5001/forest-mlops-standin/perses:0.52.0",
     }
     # A stand-in keeps its tag across recipe changes: nodes must ask the registry every time.
     policies = {

@@ -237,14 +237,23 @@ def test_only_pods_that_call_the_kubernetes_api_get_a_token(platform: Platform) 
 
 # --- RBAC ----------------------------------------------------------------------------------
 
-# What the Airflow scheduler (KubernetesExecutor) needs for its task pods, and what the API
-# server needs to show a running task's log. Nothing else in the platform calls the API.
+# What the Airflow scheduler (KubernetesExecutor) needs for its task pods, what the API
+# server needs to show a running task's log, and what kube-state-metrics reads to export the
+# namespace's state (list/watch only, the kinds of its --resources). Nothing else in the
+# platform calls the API.
 EXPECTED_RULES = {
     "fm-airflow-scheduler": {
         ("", "pods"): {"create", "get", "list", "watch", "patch", "delete"},
         ("", "pods/log"): {"get"},
     },
     "fm-airflow-api-server": {("", "pods"): {"get", "list"}, ("", "pods/log"): {"get"}},
+    "fm-kube-state-metrics": {
+        ("", "pods"): {"list", "watch"},
+        ("apps", "deployments"): {"list", "watch"},
+        ("apps", "statefulsets"): {"list", "watch"},
+        ("batch", "jobs"): {"list", "watch"},
+        ("batch", "cronjobs"): {"list", "watch"},
+    },
 }
 
 

@@ -17,6 +17,10 @@ prefixed to stay clear of the Airflow subchart's.
 {{- define "forest-mlops.mlflowAuthName" -}}{{ printf "%s-mlflow-auth" .Release.Name }}{{- end }}
 {{- define "forest-mlops.apiDataName" -}}{{ printf "%s-api-data" .Release.Name }}{{- end }}
 {{- define "forest-mlops.inferenceName" -}}{{ printf "%s-inference" .Release.Name }}{{- end }}
+{{/* Prometheus' exporters (subchart prometheus); Airflow's subchart computes the first itself. */}}
+{{- define "forest-mlops.statsdExporterName" -}}{{ printf "%s-statsd-exporter" .Release.Name }}{{- end }}
+{{- define "forest-mlops.kubeStateMetricsName" -}}{{ printf "%s-kube-state-metrics" .Release.Name }}{{- end }}
+{{- define "forest-mlops.persesName" -}}{{ printf "%s-perses" .Release.Name }}{{- end }}
 
 {{/* A label value from an image tag: at most 63 characters of [A-Za-z0-9._-]. */}}
 {{- define "forest-mlops.labelValue" -}}

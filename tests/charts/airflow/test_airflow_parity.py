@@ -118,6 +118,8 @@ def local_airflow(
         ("@fm-postgresql:5432/airflow", f"@{db.host}:{db.port}/{db.database}"),
         ("http://fm-minio:9000", s3_server),
         ("http://fm-airflow-api-server:8080", f"http://127.0.0.1:{api_port}"),
+        # StatsD over UDP to the loopback: sent, and lost, as the pods' would be without a reader.
+        ("statsd_host = fm-statsd-exporter", "statsd_host = 127.0.0.1"),
         ("/opt/airflow/dags", str(DAGS)),
         ("/opt/airflow", str(home)),
         ("/tmp/airflow", str(home / "tmp")),

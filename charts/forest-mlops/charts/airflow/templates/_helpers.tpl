@@ -23,6 +23,7 @@ templates between the umbrella chart and every subchart).
 {{- define "airflow.s3Endpoint" -}}{{ .Values.logs.remote.s3EndpointUrl | default (printf "http://%s-minio:9000" .Release.Name) }}{{- end }}
 {{/* The umbrella's MLflow logins (forest-mlops.mlflowAuthName); task pods use the train user's. */}}
 {{- define "airflow.mlflowAuthSecret" -}}{{ printf "%s-mlflow-auth" .Release.Name }}{{- end }}
+{{- define "airflow.statsdHost" -}}{{ .Values.metrics.statsd.host | default (printf "%s-statsd-exporter" .Release.Name) }}{{- end }}
 {{- define "airflow.platformConfigMap" -}}{{ printf "%s-platform" .Release.Name }}{{- end }}
 {{- define "airflow.secretName" -}}{{ .Values.secrets.existingSecret | default (include "airflow.fullname" .) }}{{- end }}
 {{- define "airflow.apiServerUrl" -}}
@@ -96,7 +97,16 @@ settings live here; secrets come from env (secretKeyRef), so the ConfigMap can b
   "delete_worker_pods" (ternary "True" "False" .Values.workers.deletePods)
   "delete_worker_pods_on_failure" (ternary "True" "False" .Values.workers.deleteFailedPods)
 -}}
-{{- $cfg := dict "core" $core "api" $api "database" $database "scheduler" $scheduler "dag_processor" $dagProcessor "logging" $logging "kubernetes_executor" $k8s -}}
+{{- /* StatsD: in airflow.cfg, which the task pods mount too (ti.finish comes from the task's process). */}}
+{{- $statsd := .Values.metrics.statsd -}}
+{{- $metrics := dict "statsd_on" (ternary "True" "False" $statsd.enabled) -}}
+{{- if $statsd.enabled }}
+{{- $_ := set $metrics "statsd_host" (include "airflow.statsdHost" .) -}}
+{{- $_ := set $metrics "statsd_port" (toString $statsd.port) -}}
+{{- /* The mapping (files/prometheus/statsd-mapping.yaml) matches names under this prefix. */}}
+{{- $_ := set $metrics "statsd_prefix" "airflow" -}}
+{{- end }}
+{{- $cfg := dict "core" $core "api" $api "database" $database "scheduler" $scheduler "dag_processor" $dagProcessor "logging" $logging "kubernetes_executor" $k8s "metrics" $metrics -}}
 {{- $merged := mustMergeOverwrite $cfg (deepCopy .Values.config) -}}
 {{- range $section, $options := $merged }}
 [{{ $section }}]
