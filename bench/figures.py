@@ -698,7 +698,44 @@ def readme_dev_loop(result: Results) -> str:
     )
 
 
+def readme_load_cluster(result: Results) -> str:
+    """`make load`'s figures, or that there are none yet: never a number it did not measure."""
+    try:
+        load = result("load-cluster")
+    except FiguresError:
+        return (
+            "No in-cluster load result yet: `make load` writes bench/results/load-cluster.json "
+            "and `make figures` quotes it here."
+        )
+    failures = load["failures"]
+
+    def pct(value: float) -> str:
+        # Locust's percentiles come from its histogram, already rounded: no decimals to add.
+        return f"{value:g} ms"
+
+    errors = "; ".join(f"{e['error']} x{num(e['occurrences'])}" for e in load["errors"])
+    rows = [
+        "| target | held | requests | failed | p50 | p95 | p99 | max |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {load['target_rate_per_s']:g} req/s | {load['achieved_rate_per_s']:.1f} req/s "
+        f"| {num(load['requests'])} | {num(failures)} | {pct(load['p50_ms'])} "
+        f"| {pct(load['p95_ms'])} | {pct(load['p99_ms'])} | {ms(load['max_ms'])} |",
+    ]
+    return "\n".join(
+        [
+            f"`make load` ({load['measured_on']}, context `{load['context']}`, "
+            f"{load['cpu_count']} cores; bench/results/load-cluster.json): Locust in a Job, "
+            f"{load['users']} users, against Service `{load['release']}-inference` for "
+            f"{load['duration_s']} s (requests measured over {load['measured_s']:.1f} s):",
+            "",
+            *rows,
+            *(["", f"Failures: {errors}."] if failures else []),
+        ]
+    )
+
+
 FIGURES: dict[str, Callable[[Results], str]] = {
+    "readme-load-cluster": readme_load_cluster,
     "readme-dev-loop": readme_dev_loop,
     "readme-images": readme_images,
     "readme-e2e": readme_e2e,

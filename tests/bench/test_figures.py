@@ -98,3 +98,52 @@ def test_the_chaos_sentence_claims_only_what_the_e2e_asserted() -> None:
     sentence = figures.chaos_sentence(proven)
     assert "(batch 6)" in sentence and "try 1 to 2" in sentence
     assert sentence.endswith("the 11,547 distinct rows the data API says it served: no row lost")
+
+
+def load_cluster_record(failures: int = 0) -> dict[str, object]:
+    """A record as `make load` writes it (summary.result plus run_load's and the CLI's keys)."""
+    from forest_mlops.load import summary
+
+    line = summary.summary_line(
+        {
+            "target_rate_per_s": 20.0, "users": 20, "requests": 1190, "failures": failures,
+            "p50_ms": 14, "p95_ms": 31, "p99_ms": 58, "max_ms": 120.4, "started_at": 1796486700.0,
+            "ended_at": 1796486759.5,
+            "errors": [{"error": "POST /predict: HTTP 503", "occurrences": failures}]
+            if failures else [],
+        }
+    )  # fmt: skip
+    record = summary.result(
+        summary.parse_log(line), namespace="forest-mlops", release="forest-mlops",
+        job="forest-mlops-load-1", job_outcome="Complete", image="i", duration_s=60,
+    )  # fmt: skip
+    return record | {"context": "kind-forest-mlops", "measured_on": "2026-12-05", "cpu_count": 2}
+
+
+def test_no_load_cluster_result_is_said_not_invented(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    (results / "load-cluster.json").unlink(missing_ok=True)
+    text = figures.readme_load_cluster(figures.load_results(results))
+    assert text.startswith("No in-cluster load result yet")
+    assert not re.search(r"\d", text.replace("load-cluster.json", ""))
+
+
+def test_a_load_cluster_result_is_quoted_and_makes_the_readme_stale(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(figures.RESULTS, results)
+    (results / "load-cluster.json").write_text(json.dumps(load_cluster_record()))
+    newer = figures.load_results(results)
+    text = figures.readme_load_cluster(newer)
+    assert "| 20 req/s | 20.0 req/s | 1,190 | 0 | 14 ms | 31 ms | 58 ms | 120 ms |" in text
+    assert "context `kind-forest-mlops`" in text and "Failures" not in text
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "readme-load-cluster" in figures.stale_blocks(readme, newer)
+
+
+def test_load_cluster_failures_are_named(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "load-cluster.json").write_text(json.dumps(load_cluster_record(failures=7)))
+    text = figures.readme_load_cluster(figures.load_results(results))
+    assert "| 7 |" in text and "Failures: POST /predict: HTTP 503 x7." in text
