@@ -227,6 +227,16 @@ def readme_table(result: Results) -> str:
         f"**{served['failed']} failed**, p50 {ms(served['p50_ms'])}, p99 {ms(served['p99_ms'])}; "
         f"{answers} | `python -m bench.load_inference` |"
     )
+    floor = result("load_floor")
+    found, busy = floor["conditions"]["as_found"], floor["conditions"]["cores_busy"]
+    rows.append(
+        f"| Locust's own latency (`make load`'s arguments) against a server that does nothing, "
+        f"{floor['rate_per_s']:g} req/s for {floor['duration_s']} s: what the inference "
+        f"histogram cannot see | p50/p95/p99 {found['p50_ms']:g}/{found['p95_ms']:g}/"
+        f"{found['p99_ms']:g} ms as found (load average {found['load_average_1m'][0]:g}); "
+        f"{busy['p50_ms']:g}/{busy['p95_ms']:g}/{busy['p99_ms']:g} ms with "
+        f"{busy['busy_cores_added']} cores kept busy | `python -m bench.load_floor` |"
+    )
     return "\n".join(rows)
 
 

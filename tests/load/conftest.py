@@ -54,21 +54,9 @@ def real_records(dev_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def job_args(url: str, *, rate: float, duration_s: int) -> list[str]:
-    """The load Job's container arguments, with the locustfile of this checkout and `url` as
-    the host instead of the in-cluster Service."""
-    body = job.load_job(
-        name="test",
-        namespace="forest-mlops",
-        release="forest-mlops",
-        image="unused",
-        rate=rate,
-        duration_s=duration_s,
-    )
-    (container,) = body["spec"]["template"]["spec"]["containers"]
-    args: list[str] = list(container["args"])
-    args[args.index("-f") + 1] = str(LOCUSTFILE)
-    args[args.index("--host") + 1] = url
-    return args
+    """The load Job's Locust arguments, with the locustfile of this checkout and `url` as the
+    host instead of the in-cluster Service."""
+    return job.locust_args(url, rate=rate, duration_s=duration_s, locustfile=str(LOCUSTFILE))
 
 
 def run_locust(

@@ -41,22 +41,17 @@ def job_name(token: str | None = None) -> str:
     return f"forest-mlops-load-{token or secrets.token_hex(4)}"
 
 
-def load_job(
-    *, name: str, namespace: str, release: str, image: str, rate: float, duration_s: int
-) -> dict[str, Any]:
-    """The Job: Locust headless against `<release>-inference:8001` for `duration_s` at `rate`,
-    in the release's namespace (the Service's short name resolves there)."""
+def locust_args(
+    host: str, *, rate: float, duration_s: int, locustfile: str = LOCUSTFILE
+) -> list[str]:
+    """Locust's command line in the Job (after the image's `locust` entry point): headless
+    against `host` for `duration_s` at `rate`. bench/load_floor.py and tests/load run the same
+    arguments on this machine with the checkout's locustfile."""
     users = summary.users_for(rate)
-    labels = {
-        "app.kubernetes.io/name": "load",
-        "app.kubernetes.io/instance": release,
-        "app.kubernetes.io/component": COMPONENT,
-        "app.kubernetes.io/part-of": "forest-mlops",
-    }
-    args = [
-        "-f", LOCUSTFILE,
+    return [
+        "-f", locustfile,
         "--headless",
-        "--host", f"http://{release}-inference:{INFERENCE_PORT}",
+        "--host", host,
         "--users", str(users),
         # All users at once: the rate is held from the first second.
         "--spawn-rate", str(users),
@@ -67,6 +62,22 @@ def load_job(
         "--only-summary",
         "--loglevel", "WARNING",
     ]  # fmt: skip
+
+
+def load_job(
+    *, name: str, namespace: str, release: str, image: str, rate: float, duration_s: int
+) -> dict[str, Any]:
+    """The Job: Locust headless against `<release>-inference:8001` for `duration_s` at `rate`,
+    in the release's namespace (the Service's short name resolves there)."""
+    labels = {
+        "app.kubernetes.io/name": "load",
+        "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": "forest-mlops",
+    }
+    args = locust_args(
+        f"http://{release}-inference:{INFERENCE_PORT}", rate=rate, duration_s=duration_s
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
