@@ -96,4 +96,11 @@ def test_the_champion_is_scored_on_the_landed_batch_before_publish(
     assert sent == [
         (f"{batch_accuracy.STAT_PREFIX}.4.0.{decision.version}", pytest.approx(expected))
     ]
+    # With it, the test accuracy of the version that scored, read here from its run.
+    client = tracking.client(mlflow_tracking_server.url)
+    run_id = client.get_model_version(model_name, decision.version).run_id
+    held_to = client.get_run(run_id).data.metrics["test_accuracy"]
+    assert [g for g in gauges if g[0].startswith(batch_accuracy.TEST_STAT_PREFIX)] == [
+        (f"{batch_accuracy.TEST_STAT_PREFIX}.4.0.{decision.version}", held_to)
+    ]
     assert len(landed) > 0

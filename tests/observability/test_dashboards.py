@@ -191,11 +191,9 @@ def test_check_queries_tells_panels_with_data_from_empty_ones(prometheus: str) -
     assert len(checks) == sum(len(b.exprs) for b in boards)
     assert all(c.error is None for c in checks), [c for c in checks if c.error]
     empty = {c.expr for c in checks if c.empty}
-    # Every inference series was backfilled; the batch accuracy (StatsD) and MLflow's
-    # sidecar were not.
-    assert empty == {
-        e for e in boards[1].exprs if "forest_champion_batch_accuracy" in e or "mlflow_" in e
-    }
+    # Every inference series was backfilled; the batch scores (StatsD) and MLflow's sidecar
+    # were not.
+    assert empty == {e for e in boards[1].exprs if "forest_champion_" in e or "mlflow_" in e}
     versions = next(c for c in checks if c.expr == "max(forest_inference_model_version)")
     assert versions.series == 1
 

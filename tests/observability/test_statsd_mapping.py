@@ -57,6 +57,19 @@ class RecordingBackend:
         self.lines.append(f"{PREFIX}.{stat}:{ms:.6f}|ms")
 
 
+@pytest.fixture
+def task_lines() -> Iterator[RecordingBackend]:
+    """The Task SDK's stats module (what DAG code imports: airflow.sdk.observability.stats, a
+    copy of the core one of its own) writing to a RecordingBackend, as in a task's process."""
+    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+    from airflow.sdk.observability import stats
+
+    backend = RecordingBackend()
+    stats.initialize(factory=lambda: backend, export_legacy_names=True)
+    yield backend
+    stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+
+
 @pytest.fixture(scope="module")
 def exporter_binary() -> Path:
     return missing.file(
@@ -182,21 +195,25 @@ def test_airflows_names_become_the_series_the_rules_read(
 
 
 def test_the_champion_batch_accuracy_becomes_a_labelled_gauge(
-    airflow_lines: RecordingBackend, exporter: tuple[int, str]
+    task_lines: RecordingBackend, exporter: tuple[int, str]
 ) -> None:
-    from airflow.observability import stats
+    from airflow.sdk.observability import stats
 
     from forest_mlops.monitoring.batch_accuracy import BatchAccuracy
 
-    # As the extraction DAG's champion_batch_accuracy task sends it (stats.gauge, no tags).
+    # As the extraction DAG's champion_batch_accuracy task sends it (stats.gauge, no tags):
+    # each batch's score and the scoring version's own test accuracy.
     for batch, accuracy in ((2, 0.8125), (3, 0.5)):
-        item = BatchAccuracy(4, batch, "7", accuracy, accuracy - 0.1, 900)
-        stats.gauge(item.stat_name, item.accuracy)
-    lines = airflow_lines.lines
+        item = BatchAccuracy(4, batch, "7", accuracy, accuracy - 0.1, 900, test_accuracy=0.875)
+        for name, value in item.gauges():
+            stats.gauge(name, value)
+    lines = task_lines.lines
     # Not in Airflow's registry: sent once, under our name, no bare duplicate.
     assert lines == [
         f"{PREFIX}.forest.champion.batch_accuracy.4.2.7:0.8125|g",
+        f"{PREFIX}.forest.champion.test_accuracy.4.2.7:0.875|g",
         f"{PREFIX}.forest.champion.batch_accuracy.4.3.7:0.5|g",
+        f"{PREFIX}.forest.champion.test_accuracy.4.3.7:0.875|g",
     ]
     udp, url = exporter
     send(udp, lines)
@@ -204,13 +221,15 @@ def test_the_champion_batch_accuracy_becomes_a_labelled_gauge(
     assert samples == {
         'forest_champion_batch_accuracy{batch="2",group="4",model_version="7"}': 0.8125,
         'forest_champion_batch_accuracy{batch="3",group="4",model_version="7"}': 0.5,
+        'forest_champion_test_accuracy{batch="2",group="4",model_version="7"}': 0.875,
+        'forest_champion_test_accuracy{batch="3",group="4",model_version="7"}': 0.875,
     }
 
 
 def test_the_rows_a_load_landed_become_gauges_per_batch_and_kind(
-    airflow_lines: RecordingBackend, exporter: tuple[int, str]
+    task_lines: RecordingBackend, exporter: tuple[int, str]
 ) -> None:
-    from airflow.observability import stats
+    from airflow.sdk.observability import stats
 
     from forest_mlops.monitoring.ingestion import batch_row_gauges
 
@@ -224,7 +243,7 @@ def test_the_rows_a_load_landed_become_gauges_per_batch_and_kind(
     for name, value in batch_row_gauges(loaded):
         stats.gauge(name, value)
     udp, url = exporter
-    send(udp, airflow_lines.lines)
+    send(udp, task_lines.lines)
     samples = forest_samples(url, expected=4)
     assert samples == {
         f'forest_ingestion_batch_rows{{batch="1",group="4",kind="{kind}"}}': value

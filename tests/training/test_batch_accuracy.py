@@ -111,7 +111,17 @@ def test_the_champion_is_scored_on_each_landed_batch_and_a_shifted_one_drops(
         batch_accuracy.metric_key(2),
     )
     assert {m.step: m.value for m in history} == {5: by_batch[5].accuracy, 6: by_batch[6].accuracy}
+    # Each score goes out with the test accuracy of the version that scored (its run's).
+    held_to = client.get_run(
+        client.get_model_version(model_name, decision.version).run_id
+    ).data.metrics["test_accuracy"]
+    assert by_batch[5].test_accuracy == by_batch[6].test_accuracy == held_to
+    # What the alert compares: the shifted batch falls more than its 5 points under.
+    assert by_batch[6].accuracy < held_to - 0.05 < by_batch[5].accuracy
+    v = decision.version
     assert gauges.sent == [
-        (f"forest.champion.batch_accuracy.2.5.{decision.version}", by_batch[5].accuracy),
-        (f"forest.champion.batch_accuracy.2.6.{decision.version}", by_batch[6].accuracy),
+        (f"forest.champion.batch_accuracy.2.5.{v}", by_batch[5].accuracy),
+        (f"forest.champion.test_accuracy.2.5.{v}", held_to),
+        (f"forest.champion.batch_accuracy.2.6.{v}", by_batch[6].accuracy),
+        (f"forest.champion.test_accuracy.2.6.{v}", held_to),
     ]

@@ -6,8 +6,12 @@ champion has never trained on. Scored as soon as they land (the extraction DAG's
 drift before the next model hides it. The value goes out as an Airflow StatsD gauge,
 `forest.champion.batch_accuracy.<group>.<batch>.<version>`, which the chart's statsd mapping
 turns into `forest_champion_batch_accuracy{group,batch,model_version}`
-(charts/forest-mlops/files/prometheus/statsd-mapping.yaml; alert
-ForestChampionBatchAccuracyDropped), and as a metric on the champion's MLflow run.
+(charts/forest-mlops/files/prometheus/statsd-mapping.yaml), and as a metric on the champion's
+MLflow run. Beside it goes the scoring version's own held-out test accuracy (its run's
+`test_accuracy`), `forest.champion.test_accuracy.<group>.<batch>.<version>`, with the same
+labels: alert ForestChampionBatchAccuracyDropped compares the two for the version that scored,
+not with whatever version inference serves by the time the alert is evaluated (a promotion right
+after the scoring would otherwise compare v1's batch score with v2's test accuracy).
 
 No champion yet (the first batches, before training ever promoted a version): nothing is
 scored, and the task says so. Any other failure (MLflow down, the champion cannot be loaded)
@@ -30,6 +34,9 @@ from forest_mlops.training import evaluate, registry
 log = logging.getLogger(__name__)
 
 STAT_PREFIX: Final = "forest.champion.batch_accuracy"
+TEST_STAT_PREFIX: Final = "forest.champion.test_accuracy"
+# The metric training logs on a run for its held-out test split (training.workflow).
+TEST_ACCURACY_METRIC: Final = "test_accuracy"
 
 # (stat name, value): the shape of airflow.sdk.observability.stats.gauge's first arguments.
 Emit = Callable[[str, float], None]
@@ -45,12 +52,25 @@ class BatchAccuracy:
     accuracy: float
     macro_f1: float
     rows: int
+    # The version's held-out test accuracy from its run (None: its run logged none).
+    test_accuracy: float | None = None
 
     @property
     def stat_name(self) -> str:
         # Airflow sends no StatsD tags by default: the labels travel in the name, as in its own
         # legacy names, and the exporter's mapping makes them labels again.
-        return f"{STAT_PREFIX}.{self.group_number}.{self.batch_number}.{self.model_version}"
+        return f"{STAT_PREFIX}.{self._labels}"
+
+    @property
+    def _labels(self) -> str:
+        return f"{self.group_number}.{self.batch_number}.{self.model_version}"
+
+    def gauges(self) -> list[tuple[str, float]]:
+        """(stat name, value) to send: the batch score, and the test score it is held to."""
+        sent = [(self.stat_name, self.accuracy)]
+        if self.test_accuracy is not None:
+            sent.append((f"{TEST_STAT_PREFIX}.{self._labels}", self.test_accuracy))
+        return sent
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +124,11 @@ def score_batches(
     # The registered version, loaded as registry.score_version loads it for promotion: the
     # same model the promotion gate scores.
     model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    test_accuracy = None
+    if champion.run_id:
+        test_accuracy = mlflow_client.get_run(champion.run_id).data.metrics.get(
+            TEST_ACCURACY_METRIC
+        )
     scored = []
     for batch, frame in frames.items():
         scores = evaluate.score(model, frame)
@@ -121,6 +146,7 @@ def score_batches(
                 accuracy=scores.accuracy,
                 macro_f1=scores.macro_f1,
                 rows=scores.rows,
+                test_accuracy=test_accuracy,
             )
         )
     return Outcome(model_name, scored)
@@ -140,7 +166,8 @@ def check_loaded_batches(
             model_name, item.model_version, item.group_number, item.batch_number,
             item.accuracy, item.macro_f1, item.rows,
         )  # fmt: skip
-        emit(item.stat_name, item.accuracy)
+        for stat, value in item.gauges():
+            emit(stat, value)
     return outcome
 
 
