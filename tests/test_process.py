@@ -6,7 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from forest_mlops.process import ProcessGroup
+import pytest
+
+from forest_mlops.process import ManagedProcess, ProcessGroup
 
 # A child that ignores SIGTERM and says so once the handler is in place: only SIGKILL ends it.
 STUBBORN = (
@@ -48,10 +50,48 @@ def test_stop_all_runs_the_grace_periods_concurrently(tmp_path: Path) -> None:
     group.stop_all()
     took = time.monotonic() - started
 
-    assert not group.has_running()
+    assert not any(child.running() for child in [*children, obedient])
     # The three stubborn children needed SIGKILL (killed by a signal: negative return code)...
     assert [child.proc.returncode for child in children] == [-9, -9, -9]
     # ...and the obedient one stopped on SIGTERM.
     assert obedient.proc.returncode == -15
     # One grace period for all of them, not three in a row (6 s and more).
     assert grace <= took < 2 * grace, took
+
+
+def test_a_stop_cut_short_kills_every_child_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C while the children's grace periods run: none is left behind running."""
+    group = ProcessGroup()
+    children = []
+    for n in range(3):
+        log = tmp_path / f"stubborn-{n}.log"
+        children.append(
+            group.start(
+                f"stubborn-{n}", [sys.executable, "-c", STUBBORN], log_path=log, stop_grace=60
+            )
+        )
+        _wait_ready(log)
+    interrupted = []
+    real_finish = ManagedProcess.finish_stop
+
+    def interrupt_once(self: ManagedProcess, deadline: float) -> None:
+        if not interrupted:
+            interrupted.append(self.name)
+            raise KeyboardInterrupt
+        real_finish(self, deadline)
+
+    monkeypatch.setattr(ManagedProcess, "finish_stop", interrupt_once)
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        group.stop_all()
+    took = time.monotonic() - started
+
+    assert interrupted == ["stubborn-2"]  # newest first, as stop_all waits
+    # SIGTERM ignored and the wait cut short: all three were SIGKILLed on the way out...
+    assert [child.proc.returncode for child in children] == [-9, -9, -9]
+    assert not group.has_running()
+    # ...without sitting through the 60 s grace period.
+    assert took < 30, took

@@ -223,19 +223,35 @@ class ProcessGroup:
         """SIGTERM every child at once, newest first, then give each its grace period.
 
         The grace periods run concurrently: stopping them one after another made a demo
-        Ctrl-C wait up to 15 s per service (over 60 s under a loaded machine).
+        Ctrl-C wait up to 15 s per service (over 60 s under a loaded machine). A child leaves
+        the group only once it is stopped; should the waiting itself be cut short (a second
+        Ctrl-C), every child not yet stopped is SIGKILLed on the way out, never abandoned.
         """
         stopping = list(reversed(self._processes))
-        self._processes.clear()
-        self._services.clear()
-        for process in stopping:
-            process.request_stop()
-        started = time.monotonic()
         for process in stopping:
             try:
-                process.finish_stop(started + process.stop_grace)
-            except Exception:  # keep stopping the others; this one is reported
-                log.exception("could not stop %s (pid %d)", process.name, process.pid)
+                process.request_stop()
+            except Exception:  # finish_stop below still waits for it and kills it
+                log.exception("could not signal %s (pid %d)", process.name, process.pid)
+        started = time.monotonic()
+        try:
+            for process in stopping:
+                try:
+                    process.finish_stop(started + process.stop_grace)
+                except Exception:  # keep stopping the others; this one is reported
+                    log.exception("could not stop %s (pid %d)", process.name, process.pid)
+                self._forget(process)
+        finally:
+            for process in list(self._processes):
+                with contextlib.suppress(Exception):
+                    process.kill()
+                self._forget(process)
+
+    def _forget(self, process: ManagedProcess) -> None:
+        if process in self._processes:
+            self._processes.remove(process)
+        if process in self._services:
+            self._services.remove(process)
 
     def __enter__(self) -> ProcessGroup:
         return self
