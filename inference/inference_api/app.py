@@ -29,7 +29,7 @@ from pydantic import TypeAdapter
 from forest_mlops import database, schema
 
 from . import records
-from .batcher import MicroBatcher, NoModelError, Prediction
+from .batcher import MicroBatcher, NoModelError, Prediction, PredictionFailed
 from .inference_log import InferenceLogWriter, LoggedRequest
 from .metrics import MODEL_VERSION_STATE, RequestMetricsMiddleware, ServiceMetrics
 from .model_holder import CheckStatus, MlflowRegistry, ModelHolder
@@ -150,7 +150,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def run_prediction(request: Request, parsed: records.ParsedRequest) -> Prediction:
         started = time.perf_counter()
-        prediction = await batcher.predict(parsed.columns, parsed.n_rows)
+        try:
+            prediction = await batcher.predict(parsed.columns, parsed.n_rows)
+        except PredictionFailed as exc:
+            # Still a 500 (the exception goes on), but counted against the version that raised.
+            setattr(request.state, MODEL_VERSION_STATE, exc.model_version)
+            raise
         # The request metrics' model_version label (RequestMetricsMiddleware).
         setattr(request.state, MODEL_VERSION_STATE, prediction.model.version)
         metrics.record_predictions(prediction.probabilities.argmax(axis=1))

@@ -30,6 +30,17 @@ class NoModelError(Exception):
     """No model is loaded yet; the message says why."""
 
 
+class PredictionFailed(Exception):
+    """The model raised on a request's rows (the cause is chained). It names the version that
+    raised, so the request's 500 is counted against that version (the request metrics'
+    model_version label): a new version that fails shows as that version's errors."""
+
+    def __init__(self, model_version: str, cause: Exception) -> None:
+        super().__init__(f"model version {model_version} failed: {cause!r}")
+        self.model_version = model_version
+        self.__cause__ = cause
+
+
 @dataclass(frozen=True)
 class Prediction:
     model: ServedModel
@@ -112,7 +123,7 @@ class MicroBatcher:
                     )
                 except Exception as exc:
                     if len(jobs) == 1:
-                        _settle(jobs[0], exc)
+                        _settle(jobs[0], PredictionFailed(model.version, exc))
                     else:
                         # One request's rows must not fail its neighbours: answer each alone.
                         await self._predict_each(model, jobs)
@@ -133,7 +144,7 @@ class MicroBatcher:
                     self._executor, _predict, model, [job.columns]
                 )
             except Exception as exc:
-                _settle(job, exc)
+                _settle(job, PredictionFailed(model.version, exc))
             else:
                 _settle(job, Prediction(model, proba, seconds))
 
