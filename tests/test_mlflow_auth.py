@@ -160,12 +160,18 @@ def test_training_code_sees_no_champion_yet_rather_than_a_refusal(
     """The same 403 for the task pods' train user: the extraction DAG's champion_batch_accuracy
     (forest_mlops.monitoring.batch_accuracy) and training's decide read it as "no champion"."""
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from forest_mlops.training.registry import current_champion
 
     login_as("train")
     name = f"not-registered-{uuid.uuid4().hex[:8]}"
-    assert current_champion(MlflowClient(auth_server.server.url), name) is None
+    client = MlflowClient(auth_server.server.url)
+    # The refusal current_champion has to see through, as the server gives it to this user.
+    with pytest.raises(MlflowException, match="403") as refused:
+        client.get_model_version_by_alias(name, "champion")
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert current_champion(client, name) is None
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ the exporter running with Airflow's own client and Prometheus in tests/images/te
 from __future__ import annotations
 
 import configparser
+import shutil
 from typing import Any
 
 import pytest
@@ -65,8 +66,26 @@ class TestStatsdExporter:
         assert mounts["mapping"] == {
             "name": "mapping", "mountPath": "/etc/statsd_exporter", "readOnly": True
         }  # fmt: skip
-        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        assert len(annotations["checksum/mapping"]) == 64  # a new mapping rolls the pod
+
+    def test_a_changed_mapping_rolls_the_pod(self, docs, tmp_path):
+        """The pod template's checksum follows the mapping: an edit to the file changes it
+        (a new pod reads the new mapping), the unchanged chart renders it the same."""
+        copy = tmp_path / "forest-mlops"
+        # Symlinks followed: some point outside the chart. The subchart reads its copy.
+        shutil.copytree(CHART_DIR, copy)
+        mapping = copy / "charts" / "prometheus" / "statsd-mapping.yaml"
+        mapping.write_text(mapping.read_text() + "# an edit\n")
+
+        def checksum(rendered: list[dict[str, Any]]) -> str:
+            deployment = find(rendered, "Deployment", "fm-statsd-exporter")
+            value: str = deployment["spec"]["template"]["metadata"]["annotations"][
+                "checksum/mapping"
+            ]
+            return value
+
+        assert len(checksum(docs)) == 64
+        assert checksum(render_chart(chart=copy)) != checksum(docs)
+        assert checksum(render_chart()) == checksum(docs)
 
     def test_locked_down_without_a_token(self, docs):
         deployment = find(docs, "Deployment", "fm-statsd-exporter")
