@@ -40,6 +40,9 @@ KUBE_STATE_METRICS = frozenset(
         "kube_pod_container_status_restarts_total",
         "kube_pod_container_resource_requests",
         "kube_pod_container_resource_limits",
+        # With --metric-labels-allowlist (prometheus.kubeStateMetrics.podLabels): the pods
+        # dashboard joins the resources to their component.
+        "kube_pod_labels",
     }
 )
 # What MLflow's server exports through prometheus_flask_exporter and the rules and dashboards
