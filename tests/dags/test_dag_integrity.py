@@ -107,13 +107,12 @@ def test_extraction_dag_end_to_end(
     mlflow_tracking_server: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    task_gauges: list[tuple[str, float]],
 ) -> None:
     """Run 1 lands batch 0, measures no champion accuracy (the model has none yet) and updates
     the Asset; run 2 meets the 400 (skipped); run 3 stops at the short-circuit without calling
     the API. The load and champion steps send their gauges through Airflow's stats module."""
     from airflow.models.asset import AssetEvent
-    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
-    from airflow.sdk.observability import stats as sdk_stats
     from airflow.utils.session import create_session
 
     from forest_mlops import database
@@ -131,16 +130,7 @@ def test_extraction_dag_end_to_end(
     monkeypatch.setenv("FOREST_RETRY_BACKOFF_SECONDS", "0.1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_tracking_server.url)
     monkeypatch.setenv("FOREST_MODEL_NAME", f"forest-dag-{tmp_path.name[-12:]}")  # no champion
-    gauges: list[tuple[str, float]] = []
-
-    class Recording(NoStatsLogger):
-        @classmethod
-        def gauge(cls, stat: str, value: float, *args: Any, **kwargs: Any) -> None:
-            gauges.append((stat, value))
-
-    # dag.test() runs the tasks in this process: the task SDK's stats module (what the DAG's
-    # tasks import) records instead of sending.
-    sdk_stats.initialize(factory=Recording, export_legacy_names=True)
+    gauges = task_gauges
     engine = database.create_engine(db_url)
     dag = parse(DAGS_DIR / "forest_cover_data_extraction.py").dags["forest_cover_data_extraction"]
 
@@ -197,7 +187,6 @@ def test_extraction_dag_end_to_end(
         assert states(third)["fetch"] == "skipped"
         assert log_statuses() == ["loaded", "complete"]  # the API was not asked again
     finally:
-        sdk_stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
         engine.dispose()
         api.process.stop()
 

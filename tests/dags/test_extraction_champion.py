@@ -30,10 +30,9 @@ def test_the_champion_is_scored_on_the_landed_batch_before_publish(
     mlflow_tracking_server: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    task_gauges: list[tuple[str, float]],
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
-    from airflow.sdk.observability import stats as sdk_stats
 
     from forest_mlops import database, schema
     from forest_mlops.monitoring import batch_accuracy
@@ -62,15 +61,7 @@ def test_the_champion_is_scored_on_the_landed_batch_before_publish(
         "FOREST_MODEL_NAME": model_name,
     }.items():
         monkeypatch.setenv(key, value)
-    gauges: list[tuple[str, float]] = []
-
-    class Recording(NoStatsLogger):
-        @classmethod
-        def gauge(cls, stat: str, value: float, *args: Any, **kwargs: Any) -> None:
-            gauges.append((stat, value))
-
-    # dag.test() runs the tasks in this process: the task SDK's stats module records.
-    sdk_stats.initialize(factory=Recording, export_legacy_names=True)
+    gauges = task_gauges
     engine = database.create_engine(db_url)
     try:
         bag = DagBag(dag_folder=str(DAG_FILE))
@@ -82,7 +73,6 @@ def test_the_champion_is_scored_on_the_landed_batch_before_publish(
         assert tis["champion_batch_accuracy"].end_date <= tis["publish"].start_date
         landed = database.read_training_frame(engine, group_number=4, batch_number=0)
     finally:
-        sdk_stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
         engine.dispose()
         api.process.stop()
 
