@@ -75,6 +75,7 @@ class TestServerCommand:
             "HOME",
             "MLFLOW_AUTH_CONFIG_PATH",
             "MLFLOW_FLASK_SERVER_SECRET_KEY",
+            "MLFLOW_DISABLE_TELEMETRY",
         }
         mysql = container_env(platform_docs, container(deployment, "db-upgrade"))
         assert env["MLFLOW_DB_PASSWORD"] == mysql["MLFLOW_DB_PASSWORD"]

@@ -14,6 +14,7 @@ from tests.charts.conftest import KIND_VALUES, WITHOUT_AIRFLOW
 from tests.support.helm import (
     CHART_DIR,
     HelmError,
+    container_env,
     find,
     helm,
     lint_chart,
@@ -261,6 +262,7 @@ class TestPlatformConfigMap:
             "FOREST_MAX_REQUESTS_PER_WINDOW": "40",
             "FOREST_MIN_NEW_ROWS_FRACTION": "0.1",
             "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
         }
 
     def test_the_collection_rule_is_the_platforms_default_and_parses(self, platform_docs):
@@ -291,6 +293,19 @@ class TestPlatformConfigMap:
                 WITHOUT_AIRFLOW | {"platform": {"collection": collection}},
                 show_only=["templates/platform-configmap.yaml"],
             )
+
+    @pytest.mark.parametrize(("telemetry", "disabled"), [(None, "true"), (True, "false")])
+    def test_mlflow_telemetry_reaches_the_server_and_inference(self, telemetry, disabled):
+        # Airflow's pods and the retrain Job take the whole ConfigMap (envFrom); these two
+        # containers pick keys, so each must pick this one too.
+        values = WITHOUT_AIRFLOW
+        if telemetry is not None:
+            values = values | {"platform": {"mlflowTelemetry": telemetry}}
+        docs = render_chart(values)
+        for deployment, name in (("fm-mlflow", "mlflow"), ("fm-inference", "inference")):
+            spec = find(docs, "Deployment", deployment)["spec"]["template"]["spec"]
+            item = next(c for c in spec["containers"] if c["name"] == name)
+            assert container_env(docs, item)["MLFLOW_DISABLE_TELEMETRY"] == disabled, deployment
 
     def test_external_urls_override_the_defaults(self):
         docs = render_chart(
