@@ -39,12 +39,28 @@ api_answers() {
   "$KUBECTL" --context "kind-$CLUSTER_NAME" --request-timeout=10s wait node --all \
     --for=condition=Ready --timeout=60s >/dev/null 2>&1
 }
+# addresses_kept: every node's InternalIP is still its container's address. After an engine
+# restart the containers come back Ready on other addresses, but the API server's Service
+# endpoint and the node objects keep the old ones: pods time out on 10.96.0.1 and logs cannot
+# be read (seen 2026-12-06: kube-state-metrics exited, skaffold's status check failed).
+addresses_kept() {
+  local node ip
+  while read -r node ip; do
+    [[ "$("$DOCKER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \
+      "$node" 2>/dev/null)" == "$ip" ]] || return 1
+  done < <("$KUBECTL" --context "kind-$CLUSTER_NAME" get nodes --no-headers \
+    -o custom-columns='N:.metadata.name,IP:.status.addresses[?(@.type=="InternalIP")].address')
+}
 if "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
-  if api_answers; then
-    say "cluster $CLUSTER_NAME already exists and answers (make cluster-down deletes it)"
-  else
+  if ! api_answers; then
     say "cluster $CLUSTER_NAME exists but does not answer: deleting it to create it anew"
     PATH="$(dirname "$DOCKER"):$PATH" "$KIND" delete cluster --name "$CLUSTER_NAME"
+  elif ! addresses_kept; then
+    say "cluster $CLUSTER_NAME answers, but its nodes came back on other addresses after an" \
+      "engine restart: deleting it to create it anew"
+    PATH="$(dirname "$DOCKER"):$PATH" "$KIND" delete cluster --name "$CLUSTER_NAME"
+  else
+    say "cluster $CLUSTER_NAME already exists and answers (make cluster-down deletes it)"
   fi
 fi
 if ! "$KIND" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
