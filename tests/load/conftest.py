@@ -25,13 +25,15 @@ def predict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     """Factory: a uvicorn process serving predict_stub on a free port; returns its URL."""
     started: list[ServerProcess] = []
 
-    def start(status: int | None = None) -> str:
+    def start(status: int | None = None, arrivals: Path | None = None) -> str:
         port = free_port()
         argv = [
             str(VENV_BIN / "uvicorn"), "tests.load.predict_stub:app",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
         env = {"FOREST_STUB_STATUS": str(status)} if status else {}
+        if arrivals is not None:
+            env["FOREST_STUB_ARRIVALS"] = str(arrivals)
         log = tmp_path_factory.mktemp("predict-stub") / "uvicorn.log"
         process = ServerProcess(argv, log_path=log, env=env, cwd=REPO_ROOT)
         started.append(process)

@@ -1,7 +1,9 @@
 """A stand-in for inference's /predict in the load tests (no model, no MLflow): an ASGI app that
 parses each body with the inference service's own request parser (inference_api.records) and
 answers 200 for valid records, 422 otherwise, so a test sees whether Locust's payloads are what
-the real service accepts. `FOREST_STUB_STATUS` forces another status (failure counting).
+the real service accepts. `FOREST_STUB_STATUS` forces another status (failure counting);
+`FOREST_STUB_ARRIVALS` names a file that gets the epoch time of each /predict's arrival, one
+per line (how Locust spreads its requests).
 
     uvicorn tests.load.predict_stub:app --port PORT
 """
@@ -9,16 +11,21 @@ the real service accepts. `FOREST_STUB_STATUS` forces another status (failure co
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from inference_api import records
 
 FORCED = int(os.environ.get("FOREST_STUB_STATUS", "0"))
+ARRIVALS = os.environ.get("FOREST_STUB_ARRIVALS")
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
+    if ARRIVALS and scope["path"] == "/predict":
+        with open(ARRIVALS, "a") as arrivals:
+            arrivals.write(f"{time.time()}\n")
     body = b""
     while True:
         message = await receive()

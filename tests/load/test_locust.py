@@ -4,6 +4,7 @@ are what the inference service's own parser accepts."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import orjson
@@ -49,6 +50,23 @@ def test_locust_holds_the_rate_with_real_rows_and_reports_it(predict_server, rea
     assert result["achieved_rate_per_s"] == pytest.approx(rate, rel=0.15)
     assert result["requests"] == pytest.approx(rate * result["measured_s"], rel=0.15)
     assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"] <= result["max_ms"] + 1
+
+
+@pytest.mark.slow
+def test_the_requests_arrive_one_every_period_not_in_bursts(predict_server, tmp_path):
+    """Locust starts every user at once; without the locustfile's staggered start each user's
+    request falls on the same instant every second, a burst of `rate` requests."""
+    arrivals = tmp_path / "arrivals"
+    url = predict_server(arrivals=arrivals)
+    rate = 10.0
+    run_locust(url, rate=rate, duration_s=8)
+    times = sorted(float(t) for t in arrivals.read_text().split())
+    assert len(times) >= 4 * rate
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(times))
+    # One every 100 ms, give or take the scheduling of a busy machine; a burst's are ~1 ms apart.
+    assert 0.5 / rate <= gaps[len(gaps) // 2] <= 1.5 / rate, gaps
+    busiest = max(sum(1 for u in times if t <= u < t + 0.2 / rate) for t in times)
+    assert busiest <= 3, f"{busiest} requests within {200 / rate:g} ms"
 
 
 @pytest.mark.slow

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 RESULT_TAG = "FOREST_LOAD_RESULT "
-# Each simulated user sends at most this many requests a second. Locust's constant_throughput
-# paces a user by waiting out the rest of 1/rate after each answer, so a user holds its rate only
-# while an answer takes less than 1/rate: at 1 request/s a user tolerates answers up to 1 s, far
-# above inference's p99 (tens of ms), at the cost of one greenlet per request/s.
+# Each simulated user sends at most this many requests a second. A user sends its next request
+# when the previous one is answered or when it falls due, whichever is later (the locustfile's
+# schedule), so it holds its rate while its answers take less than 1/rate on average: at 1
+# request/s, answers up to 1 s, far above inference's p99 (tens of ms), at the cost of one
+# greenlet per request/s.
 MAX_RATE_PER_USER = 1.0
 # The summary's keys, as the locustfile writes them.
 SUMMARY_KEYS = (
