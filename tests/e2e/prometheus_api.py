@@ -1,7 +1,8 @@
 """Reads the cluster's Prometheus through its HTTP API, for the e2e's observability checks.
 
 Only the three answers the checks need (targets, instant queries, alerts), each failing with
-Prometheus' own error text rather than a KeyError.
+Prometheus' own error text rather than a KeyError; instant queries are
+forest_mlops.monitoring.prometheus_query's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from forest_mlops.monitoring import prometheus_query
 
 
 def _data(answer: httpx.Response) -> Any:
@@ -38,26 +41,9 @@ def scrape_jobs(prometheus_yml: str) -> set[str]:
     return {job["job_name"] for job in yaml.safe_load(prometheus_yml)["scrape_configs"]}
 
 
-def query(url: str, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-    """An instant query's vector: [{"metric": {...}, "value": [time, "text"]}, ...]."""
-    params: dict[str, Any] = {"query": expr}
-    if at is not None:
-        params["time"] = at
-    data = _data(httpx.get(f"{url}/api/v1/query", params=params, timeout=30))
-    if data["resultType"] != "vector":
-        raise AssertionError(f"{expr}: a {data['resultType']}, not a vector")
-    vector: list[dict[str, Any]] = data["result"]
-    return vector
-
-
-def scalar(url: str, expr: str, at: float | None = None) -> float | None:
-    """The single value of a one-series query; None when it returns nothing."""
-    result = query(url, expr, at)
-    if not result:
-        return None
-    if len(result) > 1:
-        raise AssertionError(f"{expr}: {len(result)} series, expected one: {result}")
-    return float(result[0]["value"][1])
+# Instant queries are the product's own client (make load compares with Prometheus too).
+query = prometheus_query.query
+scalar = prometheus_query.scalar
 
 
 def alert_states(url: str, name: str) -> list[str]:

@@ -71,17 +71,19 @@ def run_cli(standin: KubeStandIn, tmp_path: Path, *args: str) -> subprocess.Comp
     return subprocess.run(
         [str(VENV_BIN / "python"), "-m", "bench.load_cluster", "--context", "standin",
          "--image", IMAGE, "--output", str(tmp_path / "load-cluster.json"), *args],
-        cwd=REPO_ROOT, env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin"},
+        cwd=REPO_ROOT,
+        env={"KUBECONFIG": str(kubeconfig), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
 
 def test_make_loads_cli_writes_the_record(locust_log, tmp_path):
     with KubeStandIn([], log_lines=locust_log) as standin:
-        done = run_cli(standin, tmp_path, "--rate", "4", "--duration", "5")
+        done = run_cli(standin, tmp_path, "--rate", "4", "--duration", "5", "--no-prometheus")
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "load-cluster.json").read_text())
     assert record["benchmark"] == "load_cluster" and record["context"] == "standin"
+    assert record["vs_prometheus"] is None
     assert record["target_rate_per_s"] == 4.0 and record["failures"] == 0
     assert set(record) >= {
         "achieved_rate_per_s", "requests", "p50_ms", "p95_ms", "p99_ms", "started_at",
@@ -102,4 +104,7 @@ def test_failed_requests_make_the_cli_fail_after_writing(tmp_path):
         done = run_cli(standin, tmp_path, "--rate", "2", "--duration", "5")
     assert done.returncode == 1
     assert "10 requests failed" in done.stderr
-    assert json.loads((tmp_path / "load-cluster.json").read_text())["failures"] == 10
+    # The stand-in API cannot port-forward to a Prometheus: Locust's figures are kept.
+    assert "Prometheus' view not read" in done.stderr
+    record = json.loads((tmp_path / "load-cluster.json").read_text())
+    assert record["failures"] == 10 and record["vs_prometheus"] is None

@@ -23,7 +23,8 @@ from tests.conftest import CHROMIUM
 from tests.observability import test_rules
 from tests.support import missing
 from tests.support.helm import REPO_ROOT, render_notes
-from tests.support.processes import VENV_BIN, ServerProcess, free_port
+from tests.support.processes import VENV_BIN
+from tests.support.prometheus import backfilled
 
 BOARDS = dashboards.load_dashboards()
 
@@ -156,33 +157,9 @@ def openmetrics(end: int) -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = missing.tool("prometheus", hint=test_rules.PROMTOOL_HINT)
-    root = tmp_path_factory.mktemp("prometheus")
     end = int(time.time()) // STEP * STEP
-    (root / "data.om").write_text(openmetrics(end))
-    data = root / "data"
-    made = test_rules.run(
-        [test_rules.promtool(), "tsdb", "create-blocks-from", "openmetrics", "data.om", str(data)],
-        cwd=root,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    port = free_port()
-    process = ServerProcess(
-        [
-            binary,
-            f"--config.file={root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        log_path=root / "prometheus.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        process.wait_http(f"{url}/-/ready", timeout=60)
+    with backfilled(tmp_path_factory.mktemp("prometheus"), openmetrics(end)) as url:
         yield url
-    finally:
-        process.stop()
 
 
 def test_check_queries_tells_panels_with_data_from_empty_ones(prometheus: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import missing
+from tests.support import prometheus
 from tests.support.helm import REPO_ROOT
 
 PROMETHEUS_FILES = REPO_ROOT / "charts" / "forest-mlops" / "files" / "prometheus"
@@ -31,7 +31,7 @@ RULE_FILES = sorted((PROMETHEUS_FILES / "rules").glob("*.yaml"))
 UNIT_TESTS = sorted((Path(__file__).parent / "promtool").glob("*.test.yaml"))
 DOC = REPO_ROOT / "docs" / "OBSERVABILITY.md"
 RUNBOOK_BASE = "https://github.com/forest-mlops/forest-mlops/blob/main/docs/OBSERVABILITY.md#"
-PROMTOOL_HINT = "apt-get install prometheus: Debian's package ships promtool; .ci/run installs it"
+PROMTOOL_HINT = prometheus.PROMTOOL_HINT
 
 # kube-state-metrics' standard series the rules and dashboards read (its documented names, not
 # ours to export).
@@ -64,8 +64,7 @@ METRIC_PREFIXES = (
 )
 
 
-def promtool() -> str:
-    return missing.tool("promtool", hint=PROMTOOL_HINT)
+promtool = prometheus.promtool
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,81 @@
+"""What the inference service itself recorded during a load run, as Prometheus holds it, set
+beside Locust's figures for the same requests (`make load`, `make e2e`).
+
+Prometheus' figures are the counters' differences across the run (`x - x offset N`, from a
+sample before its first request to one after its last answer), so both sides describe the same
+requests; rate() and increase() would extrapolate at the window's edges. Nothing else must post
+to /predict meanwhile.
+
+The two p99s measure different spans: Locust's the whole round trip, the service's histogram
+its own handling from the ASGI app on (inference_api.metrics), so Locust's is the larger by the
+network, uvicorn's HTTP work and the client itself (bench/load_floor.py measures that part
+alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from forest_mlops.monitoring.prometheus_query import scalar
+
+PREDICT = 'forest_inference_requests_total{endpoint="/predict"}'
+PREDICT_BUCKETS = 'forest_inference_request_duration_seconds_bucket{endpoint="/predict"}'
+# A scrape interval (the chart's 15 s) and some: the first sample after the run has every
+# request in it, the last before it none.
+SCRAPE_MARGIN_S = 20
+LOCUST_KEYS = (
+    "target_rate_per_s",
+    "achieved_rate_per_s",
+    "requests",
+    "failures",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "measured_s",
+)
+
+
+def ready_at(record: Mapping[str, Any]) -> float:
+    """Epoch time after which Prometheus holds a sample with the whole run in it."""
+    return float(record["ended_at"]) + SCRAPE_MARGIN_S
+
+
+def served(url: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Prometheus' count, rate and p99 of the /predict requests of the run `record` describes
+    (summary.result's keys), queried at ready_at(record)."""
+    at = ready_at(record)
+    span = round(at - (float(record["started_at"]) - SCRAPE_MARGIN_S))
+    # `or` zero: the series may be born with the load (no /predict answered before it).
+    requests = scalar(url, f"sum({PREDICT}) - (sum({PREDICT} offset {span}s) or vector(0))", at)
+    p99 = scalar(
+        url,
+        # Summed before the difference: a label set born during the load still counts.
+        f"histogram_quantile(0.99, sum by (le) ({PREDICT_BUCKETS}) - (sum by (le) "
+        f"({PREDICT_BUCKETS} offset {span}s) or 0 * sum by (le) ({PREDICT_BUCKETS})))",
+        at,
+    )
+    # What a dashboard showed at the end of the load (informative: rate() extrapolates).
+    shown = scalar(url, f"sum(rate({PREDICT}[1m]))", float(record["ended_at"]) - 5)
+    if requests is None or p99 is None:
+        raise LookupError(
+            f"Prometheus holds no /predict requests between {record['started_at']} and {at}"
+        )
+    return {
+        "requests": round(requests),
+        "rate_per_s": round(requests / float(record["measured_s"]), 2),
+        "p99_ms": round(1000 * p99, 2),
+        "rate_1m_at_end_per_s": None if shown is None else round(shown, 2),
+        "window": f"{span} s ending {at:.0f}",
+    }
+
+
+def comparison(record: Mapping[str, Any], prometheus: Mapping[str, Any]) -> dict[str, Any]:
+    """Locust's figures beside Prometheus' (served()) and how far apart they are."""
+    achieved, p99 = float(record["achieved_rate_per_s"]), float(record["p99_ms"])
+    return {
+        "locust": {key: record[key] for key in LOCUST_KEYS},
+        "prometheus": dict(prometheus),
+        "rate_relative_error": round(abs(prometheus["rate_per_s"] - achieved) / achieved, 3),
+        "p99_relative_error": round(abs(prometheus["p99_ms"] - p99) / p99, 3),
+    }
