@@ -1,10 +1,13 @@
 """What the inference service itself recorded during a load run, as Prometheus holds it, set
 beside Locust's figures for the same requests (`make load`, `make e2e`).
 
-Prometheus' figures are the counters' differences across the run (`x - x offset N`, from a
-sample before its first request to one after its last answer), so both sides describe the same
-requests; rate() and increase() would extrapolate at the window's edges. Nothing else must post
-to /predict meanwhile.
+Prometheus' figures are the counters' differences across the run (`x - x offset N`, from the
+last sample before its first request to the first sample after its last answer), so both sides
+describe the same requests; rate() and increase() would extrapolate at the window's edges.
+Nothing else must post to /predict meanwhile: requests answered between that last scrape and
+the run's start count too, which is why the window does not reach back further than the start
+(with 20 s before it, as at first, a second `make load` right after another counted the end of
+the first: 13 % more requests than Locust's).
 
 The two p99s measure different spans: Locust's the whole round trip, the service's histogram
 its own handling from the ASGI app on (inference_api.metrics), so Locust's is the larger by the
@@ -14,6 +17,7 @@ alone).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +26,8 @@ from forest_mlops.monitoring.prometheus_query import scalar
 PREDICT = 'forest_inference_requests_total{endpoint="/predict"}'
 PREDICT_BUCKETS = 'forest_inference_request_duration_seconds_bucket{endpoint="/predict"}'
 # A scrape interval (the chart's 15 s) and some: the first sample after the run has every
-# request in it, the last before it none.
+# request in it. (The last sample at or before the run's start has none of them: instant
+# queries look back to it.)
 SCRAPE_MARGIN_S = 20
 LOCUST_KEYS = (
     "target_rate_per_s",
@@ -45,7 +50,7 @@ def served(url: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """Prometheus' count, rate and p99 of the /predict requests of the run `record` describes
     (summary.result's keys), queried at ready_at(record)."""
     at = ready_at(record)
-    span = round(at - (float(record["started_at"]) - SCRAPE_MARGIN_S))
+    span = math.ceil(at - float(record["started_at"]))
     # `or` zero: the series may be born with the load (no /predict answered before it).
     requests = scalar(url, f"sum({PREDICT}) - (sum({PREDICT} offset {span}s) or vector(0))", at)
     p99 = scalar(
