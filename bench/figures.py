@@ -731,6 +731,19 @@ def readme_load_cluster(result: Results) -> str:
         f"| {num(load['requests'])} | {num(failures)} | {pct(load['p50_ms'])} "
         f"| {pct(load['p95_ms'])} | {pct(load['p99_ms'])} | {ms(load['max_ms'])} |",
     ]
+    seen = load.get("vs_prometheus")
+    service = (
+        [
+            "",
+            f"The service's own figures for the same requests, from Prometheus: "
+            f"{num(seen['prometheus']['requests'])} requests, p99 "
+            f"{ms(seen['prometheus']['p99_ms'])} "
+            f"({100 * seen['p99_relative_error']:.0f} % off Locust's; its histogram times the "
+            "app's handling, Locust the round trip).",
+        ]
+        if seen
+        else []
+    )
     return "\n".join(
         [
             f"`make load` ({load['measured_on']}, context `{load['context']}`, "
@@ -739,6 +752,7 @@ def readme_load_cluster(result: Results) -> str:
             f"{load['duration_s']} s (requests measured over {load['measured_s']:.1f} s):",
             "",
             *rows,
+            *service,
             *(["", f"Failures: {errors}."] if failures else []),
         ]
     )

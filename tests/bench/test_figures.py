@@ -141,6 +141,22 @@ def test_a_load_cluster_result_is_quoted_and_makes_the_readme_stale(tmp_path: Pa
     assert "readme-load-cluster" in figures.stale_blocks(readme, newer)
 
 
+def test_the_services_own_p99_is_quoted_when_make_load_read_it(tmp_path: Path) -> None:
+    from forest_mlops.load import served
+
+    record = load_cluster_record()
+    prometheus = {"requests": 1190, "rate_per_s": 20.0, "p99_ms": 55.1}
+    results = tmp_path / "results"
+    results.mkdir()
+    seen = served.comparison(record, prometheus)
+    (results / "load-cluster.json").write_text(json.dumps(record | {"vs_prometheus": seen}))
+    text = figures.readme_load_cluster(figures.load_results(results))
+    assert "from Prometheus: 1,190 requests, p99 55.1 ms (5 % off Locust's;" in text
+    record["vs_prometheus"] = None
+    (results / "load-cluster.json").write_text(json.dumps(record))
+    assert "Prometheus" not in figures.readme_load_cluster(figures.load_results(results))
+
+
 def test_load_cluster_failures_are_named(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
