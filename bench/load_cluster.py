@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from forest_mlops.load import job, served
 from forest_mlops.load.summary import LoadSummaryError
 from forest_mlops.monitoring.prometheus_query import PrometheusQueryError
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_prometheus and record["requests"]:
         try:
             record["vs_prometheus"] = vs_prometheus(record, args)
-        except (OSError, ServiceError, PrometheusQueryError, LookupError) as exc:
+        except (OSError, httpx.HTTPError, ServiceError, PrometheusQueryError, LookupError) as exc:
             # Locust's figures stand on their own: written, with the reason on stderr.
             print(f"make load: Prometheus' view not read: {exc}", file=sys.stderr)
     write(record, args.output)

@@ -45,7 +45,7 @@ class PredictUser(FastHttpUser):
     user at once and constant_throughput counts from the user's creation, so each user's
     requests would fall on the same instant every period and the rate would arrive as a burst
     of N requests. Such a burst queues in Locust's one process and in the service's event loop,
-    outside the service's latency histogram. Locust's p99 was 1.2 to 2.3 times the service's
+    outside the service's latency histogram. Locust's p99 was 1.15 to 2.3 times the service's
     in make e2e runs with bursts."""
 
     _period: float
