@@ -84,7 +84,7 @@ class TestServerCommand:
         refs = {
             e["name"]: e["valueFrom"]["secretKeyRef"]
             for e in container(deployment, "mlflow")["env"]
-            if "valueFrom" in e
+            if "secretKeyRef" in e.get("valueFrom", {})
         }
         assert refs == {
             "MLFLOW_DB_PASSWORD": {"name": "fm-mysql", "key": "mlflow-password"},
