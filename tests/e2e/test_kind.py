@@ -903,13 +903,6 @@ def test_every_ui_answers_through_the_readme_port_forward_commands() -> None:
                 answer = httpx.get(
                     f"{url}{check}", auth=mlflow_login("admin"), timeout=30, follow_redirects=True
                 )
-                # What the UI asks before it sends usage events: told no (platform.mlflowTelemetry).
-                telemetry = httpx.get(
-                    f"{url}/ajax-api/3.0/mlflow/ui-telemetry",
-                    auth=mlflow_login("admin"),
-                    timeout=30,
-                )
-                assert telemetry.json()["disable_ui_telemetry"] is True, telemetry.text
             else:
                 answer = httpx.get(f"{url}{check}", timeout=30, follow_redirects=True)
             assert answer.status_code == 200, f"{name}: {answer.status_code} {answer.text[:300]}"
