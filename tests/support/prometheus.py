@@ -20,8 +20,9 @@ def promtool() -> str:
 
 
 @contextlib.contextmanager
-def backfilled(root: Path, openmetrics: str) -> Iterator[str]:
-    """Prometheus serving `openmetrics` (ending with "# EOF") from `root`; yields its URL."""
+def backfilled(root: Path, openmetrics: str, *flags: str) -> Iterator[str]:
+    """Prometheus serving `openmetrics` (ending with "# EOF") from `root`, started with the
+    extra command-line `flags`; yields its URL."""
     binary = missing.tool("prometheus", hint=PROMTOOL_HINT)
     (root / "data.om").write_text(openmetrics)
     data = root / "data"
@@ -38,6 +39,7 @@ def backfilled(root: Path, openmetrics: str) -> Iterator[str]:
             f"--config.file={root / 'prometheus.yml'}",
             f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{port}",
+            *flags,
         ],
         log_path=root / "prometheus.log",
     )

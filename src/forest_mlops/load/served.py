@@ -9,6 +9,12 @@ the run's start count too, which is why the window does not reach back further t
 (with 20 s before it, as at first, a second `make load` right after another counted the end of
 the first: 13 % more requests than Locust's).
 
+The differences are taken series by series, each pod's own, before they are summed: a series
+born during the run (a pod that replaced another, a new model version) counts whole, one whose
+counter was reset (its container restarted) counts from the reset, and the series of a pod gone
+before the end count for nothing. Summed first, as at first, a run started right after a
+rollout subtracted the old pod's whole history from the new pod's run: -4 requests for 2,390.
+
 The two p99s measure different spans: Locust's the whole round trip, the service's histogram
 its own handling from the ASGI app on (inference_api.metrics), so Locust's is the larger by the
 network, uvicorn's HTTP work and the client itself (bench/load_floor.py measures that part
@@ -46,19 +52,24 @@ def ready_at(record: Mapping[str, Any]) -> float:
     return float(record["ended_at"]) + SCRAPE_MARGIN_S
 
 
+def during(counter: str, span: int) -> str:
+    """PromQL: each series of `counter` less its value `span` seconds earlier; its whole value
+    where it had none then (born since) or where it went down since (reset: its container
+    restarted). resets() looks back a scrape interval further than `span`, to the sample the
+    offset reads: Prometheus 3's ranges leave out their first instant, and a counter that grew
+    back past its old value would otherwise count only the difference."""
+    restarted = f"resets({counter}[{span + SCRAPE_MARGIN_S}s]) > 0"
+    return f"(({counter} - {counter} offset {span}s) unless ({restarted})) or {counter}"
+
+
 def served(url: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """Prometheus' count, rate and p99 of the /predict requests of the run `record` describes
     (summary.result's keys), queried at ready_at(record)."""
     at = ready_at(record)
     span = math.ceil(at - float(record["started_at"]))
-    # `or` zero: the series may be born with the load (no /predict answered before it).
-    requests = scalar(url, f"sum({PREDICT}) - (sum({PREDICT} offset {span}s) or vector(0))", at)
+    requests = scalar(url, f"sum({during(PREDICT, span)})", at)
     p99 = scalar(
-        url,
-        # Summed before the difference: a label set born during the load still counts.
-        f"histogram_quantile(0.99, sum by (le) ({PREDICT_BUCKETS}) - (sum by (le) "
-        f"({PREDICT_BUCKETS} offset {span}s) or 0 * sum by (le) ({PREDICT_BUCKETS})))",
-        at,
+        url, f"histogram_quantile(0.99, sum by (le) ({during(PREDICT_BUCKETS, span)}))", at
     )
     # What a dashboard showed at the end of the load (informative: rate() extrapolates).
     shown = scalar(url, f"sum(rate({PREDICT}[1m]))", float(record["ended_at"]) - 5)
