@@ -5,7 +5,8 @@ on MariaDB (auth tables in the tracking database) with artifacts in moto S3, its
 What the platform relies on: no login, no access (401) except /health, which the probes use;
 the train user registers versions and moves the champion alias; the inference user loads the
 champion but is refused (403) a new version or an alias move; re-running the user step keeps the
-users and applies a changed password; the request metrics are behind the login on the server
+users and applies a changed password (the old one stays good while the server's credential
+cache holds it); the request metrics are behind the login on the server
 and served without it only by the chart's sidecar (`forest-mlops mlflow-metrics`), equal to the
 server's own.
 """
@@ -125,6 +126,22 @@ def test_config_file_is_private_and_holds_no_admin_password(auth_server: AuthSer
     text = auth_server.config.read_text()
     assert "default_permission = READ" in text
     assert auth_server.passwords["admin"] not in text
+    # Checked logins are kept a minute: without it every request hashed its password (scrypt).
+    assert "auth_cache_ttl_seconds = 60" in text
+
+
+def test_a_negative_login_cache_stops_the_init_step(
+    auth_server: AuthServer, tmp_path: Path
+) -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "forest-mlops"), "mlflow-auth", "--config-out", str(tmp_path / "a.ini"),
+         "--login-cache-seconds", "-1"],
+        env={**os.environ, **auth_server.auth_env},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "--login-cache-seconds" in proc.stderr
+    assert not (tmp_path / "a.ini").exists()
 
 
 def test_health_is_open_and_everything_else_wants_a_login(auth_server: AuthServer) -> None:
@@ -262,16 +279,22 @@ def test_known_gap_any_login_may_create_models_of_its_own(
 def test_rerun_keeps_users_and_applies_a_changed_password(
     auth_server: AuthServer, champion_version: str
 ) -> None:
+    """The chart's init step runs at each pod start, before the server; here it runs beside a
+    server that keeps going, so the old password stays good while the server holds it as a
+    checked login (the credential cache, auth_cache_ttl_seconds: MLflow's documented window for
+    changes made outside its API). The new one works at once; a wrong one never does."""
     url = f"{auth_server.server.url}{SEARCH}"
     old = auth_server.passwords["inference"]
     new = secrets.token_urlsafe(24)
+    assert status(url, ("inference", old)) == 200  # checked now: cached
     proc = run_auth_init(
         {**auth_server.auth_env, "FOREST_MLFLOW_INFERENCE_PASSWORD": new}, auth_server.config
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     try:
-        assert status(url, ("inference", old)) == 401
         assert status(url, ("inference", new)) == 200
+        assert status(url, ("inference", old)) == 200
+        assert status(url, ("inference", secrets.token_urlsafe(24))) == 401
         assert status(url, ("train", auth_server.passwords["train"])) == 200
     finally:
         auth_server.passwords["inference"] = new

@@ -62,14 +62,29 @@ class Login:
         return f"Login({self.username!r})"
 
 
+# How long the server keeps a login it has checked (MLflow's auth_cache_ttl_seconds; 0 turns it
+# off, MLflow's own default). Each check is a scrypt hash by design: 95 ms of CPU on an idle core
+# here, and every request of every client pays it without the cache. On the kind cluster MLflow
+# then used half a core while training ran (560 s of CPU in its first 19 minutes, about 0.5 s a
+# request) on a 50m request, and under contention it answered so slowly that a new inference pod
+# could not load its model for 10 minutes (read timeouts). MLflow's own guidance value. A
+# password changed through MLflow's API drops its cached logins at once (one worker); one changed
+# in the Secret reaches the store only at the pod's next start (ensure_users), with the cache
+# empty.
+LOGIN_CACHE_SECONDS = 60
+
+
 def config_text(
     database_uri: str,
     *,
     admin_username: str = ADMIN_USER,
     default_permission: str = DEFAULT_PERMISSION,
+    login_cache_seconds: int = LOGIN_CACHE_SECONDS,
 ) -> str:
     """The auth app's ini file. No admin password: the admin user exists before the server
     starts (ensure_users), so the server never needs it."""
+    if login_cache_seconds < 0:
+        raise ValueError(f"login_cache_seconds must be >= 0, not {login_cache_seconds}")
     # configparser interpolates %(...)s: a literal % (e.g. in a URL-quoted password) is %%.
     uri = database_uri.replace("%", "%%")
     return (
@@ -78,15 +93,28 @@ def config_text(
         f"database_uri = {uri}\n"
         f"admin_username = {admin_username}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        f"auth_cache_ttl_seconds = {login_cache_seconds}\n"
     )
 
 
-def write_config(path: Path, database_uri: str, *, admin_username: str = ADMIN_USER) -> None:
+def write_config(
+    path: Path,
+    database_uri: str,
+    *,
+    admin_username: str = ADMIN_USER,
+    login_cache_seconds: int = LOGIN_CACHE_SECONDS,
+) -> None:
     """Write the ini readable by its owner only: it holds the database password."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     path.chmod(0o600)
-    path.write_text(config_text(database_uri, admin_username=admin_username))
+    path.write_text(
+        config_text(
+            database_uri,
+            admin_username=admin_username,
+            login_cache_seconds=login_cache_seconds,
+        )
+    )
 
 
 def ensure_users(

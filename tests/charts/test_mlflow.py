@@ -217,6 +217,17 @@ class TestAuth:
             assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
         assert config.startswith("/tmp/")
 
+    def test_checked_logins_are_kept_a_minute_unless_set_otherwise(self, deployment):
+        init = container(deployment, "auth-users")
+        assert init["command"][4:] == ["--login-cache-seconds", "60"]
+        docs = render_chart(WITHOUT_AIRFLOW | {"mlflow": {"auth": {"loginCacheSeconds": 0}}})
+        (other,) = [
+            d
+            for d in docs
+            if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-mlflow")
+        ]
+        assert container(other, "auth-users")["command"][4:] == ["--login-cache-seconds", "0"]
+
     def test_auth_users_gets_every_login_and_the_auth_store(self, deployment):
         env = {e["name"]: e for e in container(deployment, "auth-users")["env"]}
         refs = {

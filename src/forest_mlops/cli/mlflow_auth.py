@@ -9,7 +9,7 @@ secret comes from the environment, never from a flag (flags show up in `ps` and 
   FOREST_MLFLOW_INFERENCE_PASSWORD  the inference user's
   FOREST_MODEL_NAME                 the registered model train writes and inference reads
 
-Exit codes: 0 done; 2 a variable is missing.
+Exit codes: 0 done; 2 a variable is missing or --login-cache-seconds is negative.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--train-user", default="train")
     parser.add_argument("--inference-user", default="inference")
+    parser.add_argument(
+        "--login-cache-seconds",
+        type=int,
+        default=None,
+        help="how long the server keeps a checked login (MLflow's auth_cache_ttl_seconds; "
+        "0: check every request; default: forest_mlops.mlflow_auth.LOGIN_CACHE_SECONDS)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -62,8 +69,16 @@ def handle(args: argparse.Namespace) -> int:
     if absent:
         logger.error("mlflow-auth: missing environment variable(s): %s", ", ".join(absent))
         return 2
+    cache = args.login_cache_seconds
+    if cache is None:
+        cache = mlflow_auth.LOGIN_CACHE_SECONDS
+    if cache < 0:
+        logger.error("mlflow-auth: --login-cache-seconds must be >= 0, not %d", cache)
+        return 2
     uri = os.environ["FOREST_MLFLOW_AUTH_DATABASE_URI"]
-    mlflow_auth.write_config(args.config_out, uri, admin_username=args.admin_user)
+    mlflow_auth.write_config(
+        args.config_out, uri, admin_username=args.admin_user, login_cache_seconds=cache
+    )
     mlflow_auth.ensure_users(
         uri,
         admin=mlflow_auth.Login(args.admin_user, os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"]),
