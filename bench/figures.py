@@ -237,6 +237,20 @@ def readme_table(result: Results) -> str:
         f"{busy['p50_ms']:g}/{busy['p95_ms']:g}/{busy['p99_ms']:g} ms with "
         f"{busy['busy_cores_added']} cores kept busy | `python -m bench.load_floor` |"
     )
+    share = result("inference-cpu-share")
+    by_request = "; ".join(
+        f"**{cpu}**: Locust p50/p99 {ms(figures['locust_p50_ms_median'])}/"
+        f"{ms(figures['locust_p99_ms_median'])}, the service's p99 "
+        f"{ms(figures['service_p99_ms_median'])}"
+        for cpu, figures in share["by_request"].items()
+    )
+    rounds = len(share["runs"]) // max(len(share["by_request"]), 1)
+    rows.append(
+        f"| inference's CPU request on the kind cluster, {share['rate_per_s']:g} req/s for "
+        f"{share['duration_s']} s beside a spinning {share['busy_pods']['cpu_request']} pod on "
+        f"each worker (medians of {rounds} runs) | {by_request} | "
+        "`python -m bench.inference_cpu_share` |"
+    )
     return "\n".join(rows)
 
 
