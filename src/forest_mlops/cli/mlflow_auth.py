@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from forest_mlops import mlflow_auth
+
 logger = logging.getLogger(__name__)
 
 _REQUIRED = (
@@ -54,30 +56,32 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--inference-user", default="inference")
     parser.add_argument(
         "--login-cache-seconds",
-        type=int,
-        default=None,
+        type=_seconds,
+        default=mlflow_auth.LOGIN_CACHE_SECONDS,
         help="how long the server keeps a checked login (MLflow's auth_cache_ttl_seconds; "
-        "0: check every request; default: forest_mlops.mlflow_auth.LOGIN_CACHE_SECONDS)",
+        "0: check every request; default: %(default)s)",
     )
     parser.set_defaults(handler=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
-    from forest_mlops import mlflow_auth
+def _seconds(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
 
+
+def handle(args: argparse.Namespace) -> int:
     absent = [name for name in _REQUIRED if not os.environ.get(name)]
     if absent:
         logger.error("mlflow-auth: missing environment variable(s): %s", ", ".join(absent))
         return 2
-    cache = args.login_cache_seconds
-    if cache is None:
-        cache = mlflow_auth.LOGIN_CACHE_SECONDS
-    if cache < 0:
-        logger.error("mlflow-auth: --login-cache-seconds must be >= 0, not %d", cache)
-        return 2
     uri = os.environ["FOREST_MLFLOW_AUTH_DATABASE_URI"]
     mlflow_auth.write_config(
-        args.config_out, uri, admin_username=args.admin_user, login_cache_seconds=cache
+        args.config_out,
+        uri,
+        admin_username=args.admin_user,
+        login_cache_seconds=args.login_cache_seconds,
     )
     mlflow_auth.ensure_users(
         uri,
