@@ -3,10 +3,9 @@ running release with inference at each given request, in turn, while two CPU-bou
 the cluster's two worker nodes busy.
 
 A pod's CPU request sets its CPU shares: when its node is busy, it gets CPU in proportion to
-them. The Airflow scheduler is scaled to zero for the bench, so that no DAG task adds to (or
-takes away from) the contention between runs; two pods of the load image, each one process per
-core spinning, with the training candidate pods' request (`--busy-request`), one per worker,
-stand in for two training candidates. Each run: `kubectl set resources` on the inference
+them. The contention is bench/_busy_workers.py's (the Airflow scheduler stopped, a spinning pod
+with `--busy-request` on each worker). Locust runs on any node (`--client-node`), as it did
+when inference-cpu-share.json was measured. Each run: `kubectl set resources` on the inference
 Deployment, its rollout, its model loaded again, 40 s for a scrape of the new pod, then the
 load Job (forest_mlops.load.job) and Prometheus' view of the same requests
 (forest_mlops.load.served). The requests alternate, `--rounds` times, so that a drift of the
@@ -26,92 +25,17 @@ import datetime
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bench._busy_workers import busy_workers, kubectl, model_loaded
 from bench.load_cluster import push_image, vs_prometheus, write
 from forest_mlops.load import job
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inference-cpu-share.json"
-BUSY_NAMESPACE = "forest-bench-busy"
 SCRAPE_WAIT_S = 40  # the chart's 15 s scrape interval, twice, and some
-SPIN = (
-    "import multiprocessing as m, os\n"
-    "def spin():\n    while True: pass\n"
-    "ps = [m.Process(target=spin) for _ in range(os.cpu_count())]\n"
-    "[p.start() for p in ps]\n[p.join() for p in ps]\n"
-)
-
-
-def kubectl(args: argparse.Namespace, *argv: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["kubectl", "--context", args.context, *argv],
-        input=stdin, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(argv)}: {done.stderr.strip()}")
-    return done.stdout
-
-
-def busy_pods(image: str, request: str) -> str:
-    """The Deployment of the two spinning pods, one per worker node."""
-    labels = {"app": "busy"}
-    return json.dumps(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "busy", "namespace": BUSY_NAMESPACE},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "topologySpreadConstraints": [
-                            {
-                                "maxSkew": 1,
-                                "topologyKey": "kubernetes.io/hostname",
-                                "whenUnsatisfiable": "DoNotSchedule",
-                                "labelSelector": {"matchLabels": labels},
-                            }
-                        ],
-                        "containers": [
-                            {
-                                "name": "spin",
-                                "image": image,
-                                "command": ["python", "-c", SPIN],
-                                "resources": {
-                                    "requests": {"cpu": request, "memory": "64Mi"},
-                                    "limits": {"cpu": "2", "memory": "256Mi"},
-                                },
-                            }
-                        ],
-                    },
-                },
-            },
-        }
-    )
-
-
-def model_loaded(args: argparse.Namespace, timeout_s: float = 600) -> None:
-    probe = (
-        "import json, urllib.request as u; "
-        "print(json.load(u.urlopen('http://localhost:8001/model'))['ready'])"
-    )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done = subprocess.run(
-            ["kubectl", "--context", args.context, "-n", args.namespace, "exec",
-             f"deploy/{args.release}-inference", "--", "python", "-c", probe],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        if done.stdout.strip() == "True":
-            return
-        time.sleep(5)
-    raise SystemExit(f"inference did not load its model within {timeout_s:.0f} s")
 
 
 def set_request(args: argparse.Namespace, cpu: str) -> None:
@@ -126,7 +50,8 @@ def one_run(args: argparse.Namespace, image: str, cpu: str) -> dict[str, Any]:
     time.sleep(SCRAPE_WAIT_S)
     record = job.run_load(
         image=image, rate=args.rate, duration_s=args.duration, context=args.context,
-        namespace=args.namespace, release=args.release, keep=False,
+        namespace=args.namespace, release=args.release, client_node=args.client_node,
+        keep=False,
     )  # fmt: skip
     seen = vs_prometheus(record, args)
     print(
@@ -162,6 +87,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", default="50m,200m", help="inference CPU requests to try")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
+    parser.add_argument("--client-node", choices=job.CLIENT_NODES, default="any")
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=int, default=120)
     parser.add_argument("--context", default=job.DEFAULT_CONTEXT)
@@ -180,21 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     (container,) = inference["spec"]["template"]["spec"]["containers"]
     original = container["resources"]["requests"]["cpu"]
-    scheduler = f"deploy/{args.release}-airflow-scheduler"
-    replicas = kubectl(
-        args, "-n", args.namespace, "get", scheduler, "-o", "jsonpath={.spec.replicas}"
-    )
     runs = []
     try:
-        kubectl(args, "-n", args.namespace, "scale", scheduler, "--replicas=0")
-        kubectl(args, "create", "namespace", BUSY_NAMESPACE)
-        kubectl(args, "apply", "-f", "-", stdin=busy_pods(image, args.busy_request))
-        kubectl(args, "-n", BUSY_NAMESPACE, "rollout", "status", "deploy/busy", "--timeout=300s")
-        for _ in range(args.rounds):
-            runs += [one_run(args, image, cpu) for cpu in requests]
+        with busy_workers(args, image, args.busy_request):
+            for _ in range(args.rounds):
+                runs += [one_run(args, image, cpu) for cpu in requests]
     finally:
-        kubectl(args, "delete", "namespace", BUSY_NAMESPACE, "--ignore-not-found", "--wait=false")
-        kubectl(args, "-n", args.namespace, "scale", scheduler, f"--replicas={replicas or 1}")
         set_request(args, original)
     write(
         {
@@ -204,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "rate_per_s": args.rate,
             "duration_s": args.duration,
             "busy_pods": {"count": 2, "cpu_request": args.busy_request},
+            "client_node": args.client_node,
             "runs": runs,
             "by_request": summary(runs, requests),
         },

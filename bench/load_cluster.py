@@ -4,18 +4,19 @@ at a constant rate for a given time (issue 22).
 Builds the load image (images/load/Dockerfile) and pushes it to the kind cluster's registry
 (scripts/load/image.sh --push; or --image REF to run one already pushed), creates the Job in the
 release's namespace (forest_mlops.load.job: labelled so that the chart's
-R-inference-clients-egress lets it reach inference:8001), follows it to its end, reads Locust's
-summary from its log, deletes the Job, then reads what the service itself recorded for the same
-requests from the release's Prometheus (forest_mlops.load.served, through `kubectl
-port-forward`, once a scrape after the run is in) and writes bench/results/load-cluster.json:
-target and achieved rate, requests, failures, p50/p95/p99/max latency, the UTC epoch window of
-the requests and `vs_prometheus` (Prometheus' count, rate and p99 beside Locust's; null with
---no-prometheus or a release without Prometheus). Exits 1 when a request failed or the Job gave
-no summary.
+R-inference-clients-egress lets it reach inference:8001; on the control-plane node unless
+--client-node any, so that Locust does not wait for a CPU behind the platform's pods), follows
+it to its end, reads Locust's summary from its log, deletes the Job, then reads what the
+service itself recorded for the same requests from the release's Prometheus
+(forest_mlops.load.served, through `kubectl port-forward`, once a scrape after the run is in)
+and writes bench/results/load-cluster.json: target and achieved rate, requests, failures,
+p50/p95/p99/max latency, the UTC epoch window of the requests and `vs_prometheus`
+(Prometheus' count, rate and p99 beside Locust's; null with --no-prometheus or a release
+without Prometheus). Exits 1 when a request failed or the Job gave no summary.
 
     python -m bench.load_cluster --rate 20 --duration 60 [--context kind-forest-mlops]
         [--namespace forest-mlops] [--release forest-mlops] [--image REF] [--keep-job]
-        [--no-prometheus]
+        [--client-node control-plane|any] [--no-prometheus]
 
 Not one of `make bench`'s benchmarks (bench/__main__.py): it needs the cluster of `make cluster`
 with the platform deployed (skaffold run) and a champion served.
@@ -121,6 +122,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--namespace", default=job.DEFAULT_NAMESPACE)
     parser.add_argument("--release", default=job.DEFAULT_RELEASE)
     parser.add_argument("--image", help="a load image the nodes can pull (default: build, push)")
+    parser.add_argument(
+        "--client-node",
+        choices=job.CLIENT_NODES,
+        default=job.DEFAULT_CLIENT_NODE,
+        help="where Locust runs: the control-plane node, apart from the platform (kind, "
+        "kubeadm), or any node (a cluster without a schedulable control plane)",
+    )
     parser.add_argument("--keep-job", action="store_true", help="do not delete the Job")
     parser.add_argument(
         "--no-prometheus", action="store_true", help="do not read the release's Prometheus"
@@ -144,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             context=args.context,
             namespace=args.namespace,
             release=args.release,
+            client_node=args.client_node,
             keep=args.keep_job,
         )
     except (job.LoadJobError, LoadSummaryError, TimeoutError) as exc:

@@ -25,7 +25,7 @@ def predict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     """Factory: a uvicorn process serving predict_stub on a free port; returns its URL."""
     started: list[ServerProcess] = []
 
-    def start(status: int | None = None, arrivals: Path | None = None) -> str:
+    def start(status: int | None = None, arrivals: Path | None = None, delay_s: float = 0.0) -> str:
         port = free_port()
         argv = [
             str(VENV_BIN / "uvicorn"), "tests.load.predict_stub:app",
@@ -34,6 +34,8 @@ def predict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         env = {"FOREST_STUB_STATUS": str(status)} if status else {}
         if arrivals is not None:
             env["FOREST_STUB_ARRIVALS"] = str(arrivals)
+        if delay_s:
+            env["FOREST_STUB_DELAY"] = str(delay_s)
         log = tmp_path_factory.mktemp("predict-stub") / "uvicorn.log"
         process = ServerProcess(argv, log_path=log, env=env, cwd=REPO_ROOT)
         started.append(process)

@@ -3,13 +3,15 @@ parses each body with the inference service's own request parser (inference_api.
 answers 200 for valid records, 422 otherwise, so a test sees whether Locust's payloads are what
 the real service accepts. `FOREST_STUB_STATUS` forces another status (failure counting);
 `FOREST_STUB_ARRIVALS` names a file that gets the epoch time of each /predict's arrival, one
-per line (how Locust spreads its requests).
+per line (how Locust spreads its requests); `FOREST_STUB_DELAY` holds each /predict that many
+seconds before its answer (requests in flight when Locust stops).
 
     uvicorn tests.load.predict_stub:app --port PORT
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -18,6 +20,7 @@ from inference_api import records
 
 FORCED = int(os.environ.get("FOREST_STUB_STATUS", "0"))
 ARRIVALS = os.environ.get("FOREST_STUB_ARRIVALS")
+DELAY_S = float(os.environ.get("FOREST_STUB_DELAY", "0"))
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -43,6 +46,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         except records.RequestError:
             status = 422
         status = FORCED or status
+        if DELAY_S:
+            await asyncio.sleep(DELAY_S)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"{}"})

@@ -20,10 +20,10 @@ from tests.support.scans import assert_clean, checkov
 IMAGE = "localhost:5001/forest-mlops/load:2d0c37f31822"
 
 
-def manifest(rate: float = 20, duration_s: int = 60) -> dict[str, Any]:
+def manifest(rate: float = 20, duration_s: int = 60, **kwargs: Any) -> dict[str, Any]:
     return job.load_job(
         name="forest-mlops-load-0123abcd", namespace="forest-mlops", release="forest-mlops",
-        image=IMAGE, rate=rate, duration_s=duration_s,
+        image=IMAGE, rate=rate, duration_s=duration_s, **kwargs,
     )  # fmt: skip
 
 
@@ -110,3 +110,28 @@ def test_locust_gets_the_rate_and_the_users_that_hold_it(rate: float, users: str
     assert option(args, "--host") == "http://forest-mlops-inference:8001"
     assert option(args, "-f") == job.LOCUSTFILE
     assert option(args, "--exit-code-on-error") == "0"
+    # Requests in flight at the end finish within the Job's deadline.
+    stop = int(option(args, "--stop-timeout"))
+    deadline = manifest(rate=rate, duration_s=45)["spec"]["activeDeadlineSeconds"]
+    assert stop > 0 and 45 + stop < deadline
+
+
+def test_locust_runs_on_the_control_plane_node_by_default() -> None:
+    """Apart from the workers that run the platform (kind's and kubeadm's control-plane role
+    and its NoSchedule taint); required, so that a run never falls back to a busy worker
+    under the same name."""
+    spec = pod(manifest())
+    role = "node-role.kubernetes.io/control-plane"
+    assert spec["nodeSelector"] == {role: ""}
+    assert spec["tolerations"] == [{"key": role, "operator": "Exists", "effect": "NoSchedule"}]
+    assert "affinity" not in spec
+
+
+def test_any_node_leaves_the_placement_to_the_scheduler() -> None:
+    spec = pod(manifest(client_node="any"))
+    assert "nodeSelector" not in spec and "tolerations" not in spec
+
+
+def test_an_unknown_client_node_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"client_node must be one of .*'worker'"):
+        manifest(client_node="worker")

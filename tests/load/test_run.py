@@ -85,11 +85,30 @@ def test_make_loads_cli_writes_the_record(locust_log, tmp_path):
     assert record["benchmark"] == "load_cluster" and record["context"] == "standin"
     assert record["vs_prometheus"] is None
     assert record["target_rate_per_s"] == 4.0 and record["failures"] == 0
+    assert record["client_node"] == "control-plane"
     assert set(record) >= {
         "achieved_rate_per_s", "requests", "p50_ms", "p95_ms", "p99_ms", "started_at",
         "ended_at", "duration_s", "measured_on",
     }  # fmt: skip
     assert "written" in done.stdout
+
+
+def test_the_cli_places_locust_where_asked(locust_log, tmp_path):
+    with KubeStandIn([], log_lines=locust_log) as standin:
+        done = run_cli(
+            standin, tmp_path, "--duration", "5", "--no-prometheus", "--client-node", "any"
+        )
+    assert done.returncode == 0, done.stderr
+    (created,) = standin.created_jobs
+    assert "nodeSelector" not in created["spec"]["template"]["spec"]
+    assert json.loads((tmp_path / "load-cluster.json").read_text())["client_node"] == "any"
+
+
+def test_an_unknown_client_node_is_a_usage_error(tmp_path):
+    with KubeStandIn([]) as standin:
+        done = run_cli(standin, tmp_path, "--client-node", "worker")
+    assert done.returncode == 2 and "invalid choice: 'worker'" in done.stderr
+    assert standin.created_jobs == [] and not (tmp_path / "load-cluster.json").exists()
 
 
 def test_failed_requests_make_the_cli_fail_after_writing(tmp_path):

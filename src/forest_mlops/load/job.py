@@ -31,6 +31,21 @@ CLIENT_LABEL = "forest-mlops/inference-client"
 COMPONENT = "load-test"
 # Locust's start (imports, spawning the users) and its shutdown, on top of the run time.
 _SLACK_S = 120
+STOP_TIMEOUT_S = 10
+# Where Locust runs. "control-plane": on the control-plane node (kind, kubeadm), apart from the
+# workers that run the platform and its training pods; "any": wherever the scheduler puts it
+# (a cluster without a schedulable control-plane node, such as a managed one).
+#
+# Apart, because a client that waits for a CPU adds that wait to every latency it reports. A
+# CPU request only orders pods within their node: the kind nodes are containers with equal CPU
+# shares of the machine's cores, so Locust on a busy worker waited for that worker's pods
+# whatever it asked for. bench/load_client_node.py measures it: Locust's p99 against the
+# service's own, with a spinning pod on each worker.
+CLIENT_NODES = ("control-plane", "any")
+# Locust's single process: about 1 ms of CPU a request, 60-80 MB.
+CLIENT_CPU_REQUEST = "250m"
+DEFAULT_CLIENT_NODE = "control-plane"
+_CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 
 
 class LoadJobError(RuntimeError):
@@ -57,6 +72,11 @@ def locust_args(
         "--spawn-rate", str(users),
         "--run-time", f"{duration_s}s",
         "--target-rate", f"{rate:g}",
+        # At the run time's end, requests in flight finish into the figures rather than being
+        # killed: the service answers and counts them either way, so killed they made its count
+        # exceed Locust's by as many as were in flight. 10 s bounds the wait (and any answer
+        # slower than that is still cut off uncounted); the Job's slack covers it.
+        "--stop-timeout", str(STOP_TIMEOUT_S),
         # Failed requests are a figure of the result, not a failure of the Job.
         "--exit-code-on-error", "0",
         "--only-summary",
@@ -65,10 +85,19 @@ def locust_args(
 
 
 def load_job(
-    *, name: str, namespace: str, release: str, image: str, rate: float, duration_s: int
+    *,
+    name: str,
+    namespace: str,
+    release: str,
+    image: str,
+    rate: float,
+    duration_s: int,
+    client_node: str = DEFAULT_CLIENT_NODE,
+    client_cpu: str = CLIENT_CPU_REQUEST,
 ) -> dict[str, Any]:
     """The Job: Locust headless against `<release>-inference:8001` for `duration_s` at `rate`,
-    in the release's namespace (the Service's short name resolves there)."""
+    in the release's namespace (the Service's short name resolves there), on `client_node`
+    (CLIENT_NODES), asking for `client_cpu`."""
     labels = {
         "app.kubernetes.io/name": "load",
         "app.kubernetes.io/instance": release,
@@ -123,9 +152,8 @@ def load_job(
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
-                            # Locust's single process: about 1 ms of CPU a request, 60-80 MB.
                             "resources": {
-                                "requests": {"cpu": "250m", "memory": "128Mi"},
+                                "requests": {"cpu": client_cpu, "memory": "128Mi"},
                                 "limits": {"cpu": "1", "memory": "256Mi"},
                             },
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -133,10 +161,28 @@ def load_job(
                     ],
                     # Scratch space for Python and gevent on a read-only root.
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                    **placement(client_node),
                 },
             },
         },
     }
+
+
+def placement(client_node: str) -> dict[str, Any]:
+    """The pod spec's nodeSelector and tolerations for `client_node` (CLIENT_NODES). Required,
+    not preferred: a run that silently fell back to a busy worker would report other figures
+    under the same name. Without a control-plane node the pod stays Pending and run_load_job's
+    follow says why."""
+    if client_node == "any":
+        return {}
+    if client_node == "control-plane":
+        return {
+            "nodeSelector": {_CONTROL_PLANE_ROLE: ""},
+            "tolerations": [
+                {"key": _CONTROL_PLANE_ROLE, "operator": "Exists", "effect": "NoSchedule"}
+            ],
+        }
+    raise ValueError(f"client_node must be one of {CLIENT_NODES}, got {client_node!r}")
 
 
 def run_load_job(
@@ -147,6 +193,8 @@ def run_load_job(
     image: str,
     rate: float,
     duration_s: int,
+    client_node: str = DEFAULT_CLIENT_NODE,
+    client_cpu: str = CLIENT_CPU_REQUEST,
     keep: bool = False,
 ) -> dict[str, Any]:
     """Run the load Job to its end and return its record (summary.result); the Job is deleted
@@ -161,6 +209,8 @@ def run_load_job(
         image=image,
         rate=rate,
         duration_s=duration_s,
+        client_node=client_node,
+        client_cpu=client_cpu,
     )
     batch = client.BatchV1Api(api)
     batch.create_namespaced_job(namespace, body)
@@ -188,6 +238,8 @@ def run_load_job(
         job_outcome=ended.reason,
         image=image,
         duration_s=duration_s,
+        client_node=client_node,
+        client_cpu=client_cpu,
     )
 
 
@@ -199,6 +251,8 @@ def run_load(
     context: str | None = DEFAULT_CONTEXT,
     namespace: str = DEFAULT_NAMESPACE,
     release: str = DEFAULT_RELEASE,
+    client_node: str = DEFAULT_CLIENT_NODE,
+    client_cpu: str = CLIENT_CPU_REQUEST,
     keep: bool = False,
 ) -> dict[str, Any]:
     """run_load_job through the kubeconfig's `context` (None: the current one)."""
@@ -210,6 +264,8 @@ def run_load(
         image=image,
         rate=rate,
         duration_s=duration_s,
+        client_node=client_node,
+        client_cpu=client_cpu,
         keep=keep,
     )
     record["context"] = context

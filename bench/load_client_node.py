@@ -1,0 +1,125 @@
+"""Where the load generator runs, and what its p99 then says about the service: `make load`
+against the running release with Locust on each given node choice (forest_mlops.load.job's
+CLIENT_NODES), in turn, while a CPU-bound pod keeps each worker busy (bench/_busy_workers.py).
+
+The kind nodes are containers with equal CPU shares of the machine's cores; a pod's CPU request
+only orders it among the pods of its node. So Locust on a busy worker waits for that worker's
+pods before it reads an answer, whatever it asks for, and that wait is in every latency it
+reports but not in the service's histogram. "any" is where the scheduler put Locust before
+(a worker: the control-plane node is tainted), "control-plane" apart from the platform;
+`--client-requests` adds runs with Locust asking for more CPU on a worker, the other remedy.
+Each run: the load Job and Prometheus' view of the same requests (forest_mlops.load.served);
+the runs alternate, `--rounds` times, so that a drift of the machine shows in each.
+
+    python -m bench.load_client_node [--rounds 2] [--duration 120] [--client-requests 500m]
+
+Writes bench/results/load-client-node.json. Needs the cluster of `make cluster` with the
+platform deployed and a champion served; not one of `make bench`'s benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench._busy_workers import busy_workers, model_loaded
+from bench.load_cluster import push_image, vs_prometheus, write
+from forest_mlops.load import job
+
+RESULTS = Path(__file__).resolve().parent / "results" / "load-client-node.json"
+
+
+def one_run(args: argparse.Namespace, image: str, variant: dict[str, str]) -> dict[str, Any]:
+    record = job.run_load(
+        image=image, rate=args.rate, duration_s=args.duration, context=args.context,
+        namespace=args.namespace, release=args.release, client_node=variant["node"],
+        client_cpu=variant["cpu"], keep=False,
+    )  # fmt: skip
+    seen = vs_prometheus(record, args)
+    print(
+        f"{variant['name']}: Locust p50/p95/p99 {record['p50_ms']}/{record['p95_ms']}/"
+        f"{record['p99_ms']} ms, the service's p99 {seen['prometheus']['p99_ms']} ms "
+        f"({100 * seen['p99_relative_error']:.1f} % off)",
+        flush=True,
+    )
+    keys = ("requests", "failures", "achieved_rate_per_s", "p50_ms", "p95_ms", "p99_ms")
+    return {
+        "variant": variant["name"],
+        "client_node": variant["node"],
+        "client_cpu_request": variant["cpu"],
+        "locust": {key: record[key] for key in keys},
+        "service": seen["prometheus"],
+        "p99_relative_error": seen["p99_relative_error"],
+    }
+
+
+def variants(args: argparse.Namespace) -> list[dict[str, str]]:
+    found = [
+        {"name": node, "node": node, "cpu": job.CLIENT_CPU_REQUEST} for node in job.CLIENT_NODES
+    ]
+    for cpu in filter(None, args.client_requests.split(",")):
+        found.append({"name": f"any, Locust asking {cpu}", "node": "any", "cpu": cpu})
+    return found
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for name in dict.fromkeys(r["variant"] for r in runs):
+        mine = [r for r in runs if r["variant"] == name]
+        out[name] = {
+            "locust_p99_ms_median": statistics.median(r["locust"]["p99_ms"] for r in mine),
+            "service_p99_ms_median": statistics.median(r["service"]["p99_ms"] for r in mine),
+            "p99_relative_error_median": statistics.median(r["p99_relative_error"] for r in mine),
+            "p99_relative_error_max": max(r["p99_relative_error"] for r in mine),
+        }
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.load_client_node", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--client-requests", default="500m", help="Locust's CPU requests to try on a worker"
+    )
+    parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--duration", type=int, default=120)
+    parser.add_argument("--context", default=job.DEFAULT_CONTEXT)
+    parser.add_argument("--namespace", default=job.DEFAULT_NAMESPACE)
+    parser.add_argument("--release", default=job.DEFAULT_RELEASE)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    image = push_image()
+    model_loaded(args)
+    runs = []
+    with busy_workers(args, image, args.busy_request):
+        for _ in range(args.rounds):
+            runs += [one_run(args, image, variant) for variant in variants(args)]
+    write(
+        {
+            "benchmark": "load_client_node",
+            "measured_on": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+            "cpu_count": os.cpu_count(),
+            "rate_per_s": args.rate,
+            "duration_s": args.duration,
+            "busy_pods": {"count": 2, "cpu_request": args.busy_request},
+            "runs": runs,
+            "by_variant": summary(runs),
+        },
+        args.output,
+    )
+    print(f"written {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
