@@ -251,6 +251,20 @@ def readme_table(result: Results) -> str:
         f"each worker (medians of {rounds} runs) | {by_request} | "
         "`python -m bench.inference_cpu_share` |"
     )
+    placed = result("load-client-node")
+    by_variant = "; ".join(
+        f"**{name}**: Locust's p99 {ms(figures['locust_p99_ms_median'])}, the service's "
+        f"{ms(figures['service_p99_ms_median'])} "
+        f"({100 * figures['p99_relative_error_median']:.0f} % under)"
+        for name, figures in placed["by_variant"].items()
+    )
+    rounds = len(placed["runs"]) // max(len(placed["by_variant"]), 1)
+    rows.append(
+        f"| where Locust runs on the kind cluster, {placed['rate_per_s']:g} req/s for "
+        f"{placed['duration_s']} s beside a spinning {placed['busy_pods']['cpu_request']} pod on "
+        f"each worker (medians of {rounds} runs) | {by_variant} | "
+        "`python -m bench.load_client_node` |"
+    )
     return "\n".join(rows)
 
 

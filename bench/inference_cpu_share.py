@@ -4,8 +4,7 @@ the cluster's two worker nodes busy.
 
 A pod's CPU request sets its CPU shares: when its node is busy, it gets CPU in proportion to
 them. The contention is bench/_busy_workers.py's (the Airflow scheduler stopped, a spinning pod
-with `--busy-request` on each worker). Locust runs on any node (`--client-node`), as it did
-when inference-cpu-share.json was measured. Each run: `kubectl set resources` on the inference
+with `--busy-request` on each worker). Each run: `kubectl set resources` on the inference
 Deployment, its rollout, its model loaded again, 40 s for a scrape of the new pod, then the
 load Job (forest_mlops.load.job) and Prometheus' view of the same requests
 (forest_mlops.load.served). The requests alternate, `--rounds` times, so that a drift of the
@@ -50,8 +49,7 @@ def one_run(args: argparse.Namespace, image: str, cpu: str) -> dict[str, Any]:
     time.sleep(SCRAPE_WAIT_S)
     record = job.run_load(
         image=image, rate=args.rate, duration_s=args.duration, context=args.context,
-        namespace=args.namespace, release=args.release, client_node=args.client_node,
-        keep=False,
+        namespace=args.namespace, release=args.release, keep=False,
     )  # fmt: skip
     seen = vs_prometheus(record, args)
     print(
@@ -87,7 +85,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", default="50m,200m", help="inference CPU requests to try")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
-    parser.add_argument("--client-node", choices=job.CLIENT_NODES, default="any")
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=int, default=120)
     parser.add_argument("--context", default=job.DEFAULT_CONTEXT)
@@ -121,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
             "rate_per_s": args.rate,
             "duration_s": args.duration,
             "busy_pods": {"count": 2, "cpu_request": args.busy_request},
-            "client_node": args.client_node,
             "runs": runs,
             "by_request": summary(runs, requests),
         },

@@ -3,9 +3,9 @@ against the running release with Locust on each given node choice (forest_mlops.
 CLIENT_NODES), in turn, while a CPU-bound pod keeps each worker busy (bench/_busy_workers.py).
 
 The kind nodes are containers with equal CPU shares of the machine's cores; a pod's CPU request
-only orders it among the pods of its node. So Locust on a busy worker waits for that worker's
-pods before it reads an answer, whatever it asks for, and that wait is in every latency it
-reports but not in the service's histogram. "any" is where the scheduler put Locust before
+only orders it among the pods of its node. So Locust on a busy worker might wait for that
+worker's pods before it reads an answer, whatever it asks for, and that wait would be in every
+latency it reports but not in the service's histogram. "any" is where the scheduler puts Locust
 (a worker: the control-plane node is tainted), "control-plane" apart from the platform;
 `--client-requests` adds runs with Locust asking for more CPU on a worker, the other remedy.
 Each run: the load Job and Prometheus' view of the same requests (forest_mlops.load.served);
@@ -73,8 +73,12 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         mine = [r for r in runs if r["variant"] == name]
         out[name] = {
             "locust_p99_ms_median": statistics.median(r["locust"]["p99_ms"] for r in mine),
-            "service_p99_ms_median": statistics.median(r["service"]["p99_ms"] for r in mine),
-            "p99_relative_error_median": statistics.median(r["p99_relative_error"] for r in mine),
+            "service_p99_ms_median": round(
+                statistics.median(r["service"]["p99_ms"] for r in mine), 1
+            ),
+            "p99_relative_error_median": round(
+                statistics.median(r["p99_relative_error"] for r in mine), 3
+            ),
             "p99_relative_error_max": max(r["p99_relative_error"] for r in mine),
         }
     return out

@@ -4,8 +4,8 @@ at a constant rate for a given time (issue 22).
 Builds the load image (images/load/Dockerfile) and pushes it to the kind cluster's registry
 (scripts/load/image.sh --push; or --image REF to run one already pushed), creates the Job in the
 release's namespace (forest_mlops.load.job: labelled so that the chart's
-R-inference-clients-egress lets it reach inference:8001; on the control-plane node unless
---client-node any, so that Locust does not wait for a CPU behind the platform's pods), follows
+R-inference-clients-egress lets it reach inference:8001; on any node, or with --client-node
+control-plane apart from the platform's workers), follows
 it to its end, reads Locust's summary from its log, deletes the Job, then reads what the
 service itself recorded for the same requests from the release's Prometheus
 (forest_mlops.load.served, through `kubectl port-forward`, once a scrape after the run is in)
@@ -16,7 +16,7 @@ without Prometheus). Exits 1 when a request failed or the Job gave no summary.
 
     python -m bench.load_cluster --rate 20 --duration 60 [--context kind-forest-mlops]
         [--namespace forest-mlops] [--release forest-mlops] [--image REF] [--keep-job]
-        [--client-node control-plane|any] [--no-prometheus]
+        [--client-node any|control-plane] [--no-prometheus]
 
 Not one of `make bench`'s benchmarks (bench/__main__.py): it needs the cluster of `make cluster`
 with the platform deployed (skaffold run) and a champion served.
@@ -126,8 +126,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--client-node",
         choices=job.CLIENT_NODES,
         default=job.DEFAULT_CLIENT_NODE,
-        help="where Locust runs: the control-plane node, apart from the platform (kind, "
-        "kubeadm), or any node (a cluster without a schedulable control plane)",
+        help="where Locust runs: any node, or the control-plane node (kind, kubeadm), apart "
+        "from the platform's workers (bench/load_client_node.py: no different here)",
     )
     parser.add_argument("--keep-job", action="store_true", help="do not delete the Job")
     parser.add_argument(

@@ -734,12 +734,13 @@ def test_make_load_matches_prometheus_rate_and_bounds_its_p99() -> None:
     and p99 of the /predict requests served meanwhile (forest_mlops.load.served: the counters'
     differences across the run, so both sides describe the same requests).
 
-    The rate must agree within 10 %. The p99s measure different spans (Locust's the round
-    trip, the service's histogram its own handling), so Locust's is the larger by the part
-    outside the app; the issue asks for 10 %, and that is recorded (p99_relative_error). What
-    must hold is that the service's p99 is not above Locust's beyond one bucket's
-    interpolation (25 %): a histogram in the wrong unit, on the wrong route or missing
-    replicas fails that."""
+    Locust lets the requests in flight at the end finish into its figures, so that the count
+    agrees to the request however long the answers take. The rate must agree within 10 %. The
+    p99s measure different spans (Locust's the round trip, the service's histogram its own
+    handling), so Locust's is the larger by the part outside the app; the issue asks for 10 %,
+    and that is recorded (p99_relative_error). What must hold is that the service's p99 is not
+    above Locust's beyond one bucket's interpolation (25 %): a histogram in the wrong unit, on
+    the wrong route or missing replicas fails that."""
     from bench.load_cluster import push_image
     from forest_mlops.load import served
     from forest_mlops.load.job import run_load
@@ -758,7 +759,7 @@ def test_make_load_matches_prometheus_rate_and_bounds_its_p99() -> None:
     with forward(f"{RELEASE}-prometheus", 9090) as url:
         prometheus = served.served(url, record)
     comparison = served.comparison(record, prometheus)
-    RESULTS["figures"]["load_vs_prometheus"] = comparison
+    RESULTS["figures"]["load_vs_prometheus"] = {**comparison, "client_node": record["client_node"]}
     assert comparison["rate_relative_error"] <= LOAD_TOLERANCE, comparison
     # The one /predict of test_inference_serves_the_champion may fall in the span.
     assert record["requests"] <= prometheus["requests"] <= record["requests"] + 1, comparison

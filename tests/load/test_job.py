@@ -116,20 +116,18 @@ def test_locust_gets_the_rate_and_the_users_that_hold_it(rate: float, users: str
     assert stop > 0 and 45 + stop < deadline
 
 
-def test_locust_runs_on_the_control_plane_node_by_default() -> None:
-    """Apart from the workers that run the platform (kind's and kubeadm's control-plane role
-    and its NoSchedule taint); required, so that a run never falls back to a busy worker
-    under the same name."""
+def test_locust_goes_where_the_scheduler_puts_it_by_default() -> None:
     spec = pod(manifest())
+    assert "nodeSelector" not in spec and "tolerations" not in spec and "affinity" not in spec
+
+
+def test_control_plane_puts_locust_apart_from_the_workers() -> None:
+    """kind's and kubeadm's control-plane role and its NoSchedule taint; required, so that a
+    run never falls back to a busy worker under the same name."""
+    spec = pod(manifest(client_node="control-plane"))
     role = "node-role.kubernetes.io/control-plane"
     assert spec["nodeSelector"] == {role: ""}
     assert spec["tolerations"] == [{"key": role, "operator": "Exists", "effect": "NoSchedule"}]
-    assert "affinity" not in spec
-
-
-def test_any_node_leaves_the_placement_to_the_scheduler() -> None:
-    spec = pod(manifest(client_node="any"))
-    assert "nodeSelector" not in spec and "tolerations" not in spec
 
 
 def test_an_unknown_client_node_is_refused() -> None:

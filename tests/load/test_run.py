@@ -85,7 +85,7 @@ def test_make_loads_cli_writes_the_record(locust_log, tmp_path):
     assert record["benchmark"] == "load_cluster" and record["context"] == "standin"
     assert record["vs_prometheus"] is None
     assert record["target_rate_per_s"] == 4.0 and record["failures"] == 0
-    assert record["client_node"] == "control-plane"
+    assert record["client_node"] == "any" and record["client_cpu"] == "250m"
     assert set(record) >= {
         "achieved_rate_per_s", "requests", "p50_ms", "p95_ms", "p99_ms", "started_at",
         "ended_at", "duration_s", "measured_on",
@@ -96,12 +96,21 @@ def test_make_loads_cli_writes_the_record(locust_log, tmp_path):
 def test_the_cli_places_locust_where_asked(locust_log, tmp_path):
     with KubeStandIn([], log_lines=locust_log) as standin:
         done = run_cli(
-            standin, tmp_path, "--duration", "5", "--no-prometheus", "--client-node", "any"
+            standin,
+            tmp_path,
+            "--duration",
+            "5",
+            "--no-prometheus",
+            "--client-node",
+            "control-plane",
         )
     assert done.returncode == 0, done.stderr
     (created,) = standin.created_jobs
-    assert "nodeSelector" not in created["spec"]["template"]["spec"]
-    assert json.loads((tmp_path / "load-cluster.json").read_text())["client_node"] == "any"
+    assert created["spec"]["template"]["spec"]["nodeSelector"] == {
+        "node-role.kubernetes.io/control-plane": ""
+    }
+    record = json.loads((tmp_path / "load-cluster.json").read_text())
+    assert record["client_node"] == "control-plane"
 
 
 def test_an_unknown_client_node_is_a_usage_error(tmp_path):
