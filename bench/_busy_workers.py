@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 BUSY_NAMESPACE = "forest-bench-busy"
 SPIN = (
@@ -26,6 +29,30 @@ SPIN = (
     "ps = [m.Process(target=spin) for _ in range(os.cpu_count())]\n"
     "[p.start() for p in ps]\n[p.join() for p in ps]\n"
 )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both benchmarks take: the release, the load and the contention."""
+    from forest_mlops.load import job
+
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--duration", type=int, default=120)
+    parser.add_argument("--context", default=job.DEFAULT_CONTEXT)
+    parser.add_argument("--namespace", default=job.DEFAULT_NAMESPACE)
+    parser.add_argument("--release", default=job.DEFAULT_RELEASE)
+
+
+def conditions(args: argparse.Namespace) -> dict[str, Any]:
+    """What a result of either benchmark was measured under."""
+    return {
+        "measured_on": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "cpu_count": os.cpu_count(),
+        "rate_per_s": args.rate,
+        "duration_s": args.duration,
+        "busy_pods": {"count": 2, "cpu_request": args.busy_request},
+    }
 
 
 def kubectl(args: argparse.Namespace, *argv: str, stdin: str | None = None) -> str:

@@ -20,16 +20,14 @@ platform deployed and a champion served; not one of `make bench`'s benchmarks.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._busy_workers import busy_workers, kubectl, model_loaded
+from bench._busy_workers import add_arguments, busy_workers, conditions, kubectl, model_loaded
 from bench.load_cluster import push_image, vs_prometheus, write
 from forest_mlops.load import job
 
@@ -83,13 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.inference_cpu_share", description=__doc__
     )
     parser.add_argument("--requests", default="50m,200m", help="inference CPU requests to try")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
-    parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--duration", type=int, default=120)
-    parser.add_argument("--context", default=job.DEFAULT_CONTEXT)
-    parser.add_argument("--namespace", default=job.DEFAULT_NAMESPACE)
-    parser.add_argument("--release", default=job.DEFAULT_RELEASE)
+    add_arguments(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -113,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     write(
         {
             "benchmark": "inference_cpu_share",
-            "measured_on": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "cpu_count": os.cpu_count(),
-            "rate_per_s": args.rate,
-            "duration_s": args.duration,
-            "busy_pods": {"count": 2, "cpu_request": args.busy_request},
+            **conditions(args),
             "runs": runs,
             "by_request": summary(runs, requests),
         },
