@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from forest_mlops.load import job
+
 BUSY_NAMESPACE = "forest-bench-busy"
 SPIN = (
     "import multiprocessing as m, os\n"
@@ -33,8 +35,6 @@ SPIN = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options both benchmarks take: the release, the load and the contention."""
-    from forest_mlops.load import job
-
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--busy-request", default="375m", help="each spinning pod's CPU request")
     parser.add_argument("--rate", type=float, default=20.0)

@@ -238,34 +238,50 @@ def readme_table(result: Results) -> str:
         f"{busy['busy_cores_added']} cores kept busy | `python -m bench.load_floor` |"
     )
     share = result("inference-cpu-share")
-    by_request = "; ".join(
-        f"**{cpu}**: Locust p50/p99 {ms(figures['locust_p50_ms_median'])}/"
-        f"{ms(figures['locust_p99_ms_median'])}, the service's p99 "
-        f"{ms(figures['service_p99_ms_median'])}"
-        for cpu, figures in share["by_request"].items()
-    )
-    rounds = len(share["runs"]) // max(len(share["by_request"]), 1)
     rows.append(
-        f"| inference's CPU request on the kind cluster, {share['rate_per_s']:g} req/s for "
-        f"{share['duration_s']} s beside a spinning {share['busy_pods']['cpu_request']} pod on "
-        f"each worker (medians of {rounds} runs) | {by_request} | "
-        "`python -m bench.inference_cpu_share` |"
+        _busy_workers_row(
+            share,
+            "inference's CPU request",
+            "; ".join(
+                f"**{cpu}**: Locust p50/p99 {ms(figures['locust_p50_ms_median'])}/"
+                f"{ms(figures['locust_p99_ms_median'])}, the service's p99 "
+                f"{ms(figures['service_p99_ms_median'])}"
+                for cpu, figures in share["by_request"].items()
+            ),
+            groups=len(share["by_request"]),
+            command="inference_cpu_share",
+        )
     )
     placed = result("load-client-node")
-    by_variant = "; ".join(
-        f"**{name}**: Locust's p99 {ms(figures['locust_p99_ms_median'])}, the service's "
-        f"{ms(figures['service_p99_ms_median'])} "
-        f"({100 * figures['p99_relative_error_median']:.0f} % under)"
-        for name, figures in placed["by_variant"].items()
-    )
-    rounds = len(placed["runs"]) // max(len(placed["by_variant"]), 1)
     rows.append(
-        f"| where Locust runs on the kind cluster, {placed['rate_per_s']:g} req/s for "
-        f"{placed['duration_s']} s beside a spinning {placed['busy_pods']['cpu_request']} pod on "
-        f"each worker (medians of {rounds} runs) | {by_variant} | "
-        "`python -m bench.load_client_node` |"
+        _busy_workers_row(
+            placed,
+            "where Locust runs",
+            "; ".join(
+                f"**{name}**: Locust's p99 {ms(figures['locust_p99_ms_median'])}, the service's "
+                f"{ms(figures['service_p99_ms_median'])} "
+                f"({100 * figures['p99_relative_error_median']:.0f} % under)"
+                for name, figures in placed["by_variant"].items()
+            ),
+            groups=len(placed["by_variant"]),
+            command="load_client_node",
+        )
     )
     return "\n".join(rows)
+
+
+def _busy_workers_row(
+    measured: dict[str, Any], what: str, figures: str, *, groups: int, command: str
+) -> str:
+    """A README row of a benchmark run under bench/_busy_workers.py's contention: its
+    conditions (bench._busy_workers.conditions), then `figures`."""
+    rounds = len(measured["runs"]) // max(groups, 1)
+    return (
+        f"| {what} on the kind cluster, {measured['rate_per_s']:g} req/s for "
+        f"{measured['duration_s']} s beside a spinning {measured['busy_pods']['cpu_request']} "
+        f"pod on each worker (medians of {rounds} runs) | {figures} | "
+        f"`python -m bench.{command}` |"
+    )
 
 
 def _family(candidate: str) -> str:
