@@ -59,6 +59,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from forest_mlops.cli._settings import from_flags
     from inference_api.app import create_app
+    from inference_api.arrival import ArrivalStampingProtocol
     from inference_api.settings import Settings
 
     settings = from_flags(Settings, args, _FLAG_FIELDS, command="inference")
@@ -70,6 +71,9 @@ def handle(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=logging.getLevelName(logging.getLogger().level).lower(),
         access_log=args.access_log,
+        # httptools' protocol, stamping each request with the kernel's receipt of its bytes: the
+        # latency histogram starts there.
+        http=ArrivalStampingProtocol,
         # One process: the model, the swap and the metrics live in it; scale with replicas.
         workers=1,
     )
