@@ -260,7 +260,7 @@ def readme_table(result: Results) -> str:
             "; ".join(
                 f"**{name}**: Locust's p99 {ms(figures['locust_p99_ms_median'])}, the service's "
                 f"{ms(figures['service_p99_ms_median'])} "
-                f"({100 * figures['p99_relative_error_median']:.0f} % under)"
+                f"({100 * figures['p99_relative_error_median']:.0f} % apart)"
                 for name, figures in placed["by_variant"].items()
             ),
             groups=len(placed["by_variant"]),
@@ -782,8 +782,8 @@ def readme_load_cluster(result: Results) -> str:
             f"The service's own figures for the same requests, from Prometheus: "
             f"{num(seen['prometheus']['requests'])} requests, p99 "
             f"{ms(seen['prometheus']['p99_ms'])} "
-            f"({100 * seen['p99_relative_error']:.0f} % off Locust's; its histogram times the "
-            "app's handling, Locust the round trip).",
+            f"({100 * seen['p99_relative_error']:.0f} % off Locust's; its histogram times each "
+            "request from the kernel's receipt of it, Locust the round trip).",
         ]
         if seen
         else []

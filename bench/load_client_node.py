@@ -1,17 +1,17 @@
-"""Where the load generator runs, and what its p99 then says about the service: `make load`
-against the running release with Locust on each given node choice (forest_mlops.load.job's
-CLIENT_NODES), in turn, while a CPU-bound pod keeps each worker busy (bench/_busy_workers.py).
+"""Where the load generator runs and what CPU it asks for, and what its p99 then says about the
+service: `make load` against the running release with Locust on each node choice
+(forest_mlops.load.job's CLIENT_NODES) asking for each of `--client-requests`, in turn, while a
+CPU-bound pod keeps each worker busy (bench/_busy_workers.py).
 
 The kind nodes are containers with equal CPU shares of the machine's cores; a pod's CPU request
-only orders it among the pods of its node. So Locust on a busy worker might wait for that
-worker's pods before it reads an answer, whatever it asks for, and that wait would be in every
-latency it reports but not in the service's histogram. "any" is where the scheduler puts Locust
-(a worker: the control-plane node is tainted), "control-plane" apart from the platform;
-`--client-requests` adds runs with Locust asking for more CPU on a worker, the other remedy.
-Each run: the load Job and Prometheus' view of the same requests (forest_mlops.load.served);
-the runs alternate, `--rounds` times, so that a drift of the machine shows in each.
+only orders it among the pods of its node. So Locust on a busy worker may wait for that worker's
+pods before it sends a request or reads an answer, and that wait is in every latency it reports
+but in no histogram of the service's. "any" is where the scheduler puts Locust (a worker: the
+control-plane node is tainted), "control-plane" apart from the platform. Each run: the load Job
+and Prometheus' view of the same requests (forest_mlops.load.served); the runs alternate,
+`--rounds` times, so that a drift of the machine shows in each.
 
-    python -m bench.load_client_node [--rounds 2] [--duration 120] [--client-requests 500m]
+    python -m bench.load_client_node [--rounds 2] [--duration 120] [--client-requests 250m,1]
 
 Writes bench/results/load-client-node.json. Needs the cluster of `make cluster` with the
 platform deployed and a champion served; not one of `make bench`'s benchmarks.
@@ -57,12 +57,11 @@ def one_run(args: argparse.Namespace, image: str, variant: dict[str, str]) -> di
 
 
 def variants(args: argparse.Namespace) -> list[dict[str, str]]:
-    found = [
-        {"name": node, "node": node, "cpu": job.CLIENT_CPU_REQUEST} for node in job.CLIENT_NODES
+    return [
+        {"name": f"{node}, Locust asking {cpu}", "node": node, "cpu": cpu}
+        for node in job.CLIENT_NODES
+        for cpu in filter(None, args.client_requests.split(","))
     ]
-    for cpu in filter(None, args.client_requests.split(",")):
-        found.append({"name": f"any, Locust asking {cpu}", "node": "any", "cpu": cpu})
-    return found
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +84,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.load_client_node", description=__doc__)
     parser.add_argument(
-        "--client-requests", default="500m", help="Locust's CPU requests to try on a worker"
+        "--client-requests",
+        default=f"{job.CLIENT_CPU_REQUEST},250m",
+        help="Locust's CPU requests to try on each node choice (comma-separated)",
     )
     add_arguments(parser)
     parser.add_argument("--output", type=Path, default=RESULTS)

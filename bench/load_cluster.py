@@ -126,8 +126,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--client-node",
         choices=job.CLIENT_NODES,
         default=job.DEFAULT_CLIENT_NODE,
-        help="where Locust runs: any node, or the control-plane node (kind, kubeadm), apart "
-        "from the platform's workers (bench/load_client_node.py: no different here)",
+        help="where Locust runs: the control-plane node (kind, kubeadm), apart from the "
+        "platform's workers, or any node (bench/load_client_node.py compares them)",
     )
     parser.add_argument("--keep-job", action="store_true", help="do not delete the Job")
     parser.add_argument(

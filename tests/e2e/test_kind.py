@@ -725,22 +725,29 @@ def test_prometheus_scrapes_every_target_and_every_target_is_up() -> None:
 LOAD_RATE = 20.0
 LOAD_SECONDS = 120
 LOAD_TOLERANCE = 0.10
-# Neighbouring latency bucket edges differ by at most 25 % (inference_api.metrics).
-P99_INTERPOLATION = 1.25
+# Locust's own p99 against a server that does nothing, on the machine as found
+# (bench/load_floor.py): what no server-side clock can see, and more than 10 % of a p99 of a
+# few tens of milliseconds, as on a quiet platform (17 against 14.2 ms in a hand run).
+LOAD_FLOOR_MS = float(
+    json.loads((REPO_ROOT / "bench/results/load_floor.json").read_text())["conditions"]["as_found"][
+        "p99_ms"
+    ]
+)
 
 
-def test_make_load_matches_prometheus_rate_and_bounds_its_p99() -> None:
+def test_make_load_matches_prometheus_rate_and_p99() -> None:
     """The Locust Job of `make load` at 20 requests/s for 2 minutes against Prometheus' count
     and p99 of the /predict requests served meanwhile (forest_mlops.load.served: the counters'
     differences across the run, so both sides describe the same requests).
 
     Locust lets the requests in flight at the end finish into its figures, so that the count
-    agrees to the request however long the answers take. The rate must agree within 10 %. The
-    p99s measure different spans (Locust's the round trip, the service's histogram its own
-    handling), so Locust's is the larger by the part outside the app; the issue asks for 10 %,
-    and that is recorded (p99_relative_error). What must hold is that the service's p99 is not
-    above Locust's beyond one bucket's interpolation (25 %): a histogram in the wrong unit, on
-    the wrong route or missing replicas fails that."""
+    agrees to the request however long the answers take. The rate must agree within 10 %, and
+    so must the p99s: the service's histogram times each request from the kernel's receipt of
+    its bytes (inference_api.arrival), so what Locust's holds beyond it is the network and
+    Locust's own waits, which the Job keeps small by running apart from the platform with a
+    core of its own (forest_mlops.load.job). Where 10 % of Locust's p99 is less than Locust's
+    own floor (LOAD_FLOOR_MS), the floor is the allowance. A histogram in the wrong unit, on
+    the wrong route, missing replicas or timing from the app's start fails this."""
     from bench.load_cluster import push_image
     from forest_mlops.load import served
     from forest_mlops.load.job import run_load
@@ -763,7 +770,9 @@ def test_make_load_matches_prometheus_rate_and_bounds_its_p99() -> None:
     assert comparison["rate_relative_error"] <= LOAD_TOLERANCE, comparison
     # The one /predict of test_inference_serves_the_champion may fall in the span.
     assert record["requests"] <= prometheus["requests"] <= record["requests"] + 1, comparison
-    assert 0 < prometheus["p99_ms"] <= record["p99_ms"] * P99_INTERPOLATION, comparison
+    allowed_ms = max(LOAD_TOLERANCE * record["p99_ms"], LOAD_FLOOR_MS)
+    assert prometheus["p99_ms"] > 0, comparison
+    assert abs(prometheus["p99_ms"] - record["p99_ms"]) <= allowed_ms, (allowed_ms, comparison)
 
 
 def champion_batches_scored() -> set[tuple[str, str, str]]:

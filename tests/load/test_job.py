@@ -116,15 +116,16 @@ def test_locust_gets_the_rate_and_the_users_that_hold_it(rate: float, users: str
     assert stop > 0 and 45 + stop < deadline
 
 
-def test_locust_goes_where_the_scheduler_puts_it_by_default() -> None:
-    spec = pod(manifest())
+def test_any_lets_the_scheduler_place_locust() -> None:
+    spec = pod(manifest(client_node="any"))
     assert "nodeSelector" not in spec and "tolerations" not in spec and "affinity" not in spec
 
 
-def test_control_plane_puts_locust_apart_from_the_workers() -> None:
+def test_locust_runs_apart_from_the_workers_with_a_core_by_default() -> None:
     """kind's and kubeadm's control-plane role and its NoSchedule taint; required, so that a
     run never falls back to a busy worker under the same name."""
-    spec = pod(manifest(client_node="control-plane"))
+    spec = pod(manifest())
+    assert spec["containers"][0]["resources"]["requests"]["cpu"] == "1"
     role = "node-role.kubernetes.io/control-plane"
     assert spec["nodeSelector"] == {role: ""}
     assert spec["tolerations"] == [{"key": role, "operator": "Exists", "effect": "NoSchedule"}]

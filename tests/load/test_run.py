@@ -85,7 +85,7 @@ def test_make_loads_cli_writes_the_record(locust_log, tmp_path):
     assert record["benchmark"] == "load_cluster" and record["context"] == "standin"
     assert record["vs_prometheus"] is None
     assert record["target_rate_per_s"] == 4.0 and record["failures"] == 0
-    assert record["client_node"] == "any" and record["client_cpu"] == "250m"
+    assert record["client_node"] == "control-plane" and record["client_cpu"] == "1"
     assert set(record) >= {
         "achieved_rate_per_s", "requests", "p50_ms", "p95_ms", "p99_ms", "started_at",
         "ended_at", "duration_s", "measured_on",

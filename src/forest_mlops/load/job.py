@@ -32,20 +32,23 @@ COMPONENT = "load-test"
 # Locust's start (imports, spawning the users) and its shutdown, on top of the run time.
 _SLACK_S = 120
 STOP_TIMEOUT_S = 10
-# Where Locust runs. "any": wherever the scheduler puts it (on kind, a worker: the control-plane
-# node is tainted); "control-plane": on the control-plane node (kind, kubeadm), apart from the
-# workers that run the platform and its training pods.
+# Where Locust runs. "control-plane": on the control-plane node (kind, kubeadm), apart from the
+# workers that run the platform and its training pods; "any": wherever the scheduler puts it (on
+# kind, a worker: the control-plane node is tainted), for a cluster without a control-plane node.
 #
-# "any" by default, because apart measured no different. The kind nodes are containers with
-# equal CPU shares of the machine's cores, so a client waiting for a CPU behind a busy worker's
-# pods was the suspected part of Locust's p99 the service's histogram cannot see. With a
-# spinning pod on each worker, Locust's p99 was 23-34 % above the service's whether Locust ran
-# apart, on a worker, or on a worker asking 500m (bench/results/load-client-node.json): the
-# part outside the app is on the service's side of the connection.
+# Apart, and with a core of its own, by default: since the service's histogram counts the wait
+# before the service reads a request (inference_api.arrival), Locust's own waits are what stand
+# between its p99 and the service's. The kind nodes are containers with equal CPU shares of the
+# machine's cores, and a pod's request only orders it among the pods of its node, so Locust on a
+# busy worker waits behind the pods there. With a spinning pod on each worker, Locust's p99 was
+# 3.5-4.8 % above the service's when it asked for a core, on either node, and 9.5-10.3 % with
+# 250m (bench/results/load-client-node.json). The control-plane node always has that core free;
+# the workers, running training, may not.
 CLIENT_NODES = ("control-plane", "any")
-# Locust's single process: about 1 ms of CPU a request, 60-80 MB.
-CLIENT_CPU_REQUEST = "250m"
-DEFAULT_CLIENT_NODE = "any"
+# Locust's single process uses about 1 ms of CPU a request (20 % of a core at 200 requests/s);
+# the request is for its CPU shares on a busy node, not for its use: a whole core, its limit.
+CLIENT_CPU_REQUEST = "1"
+DEFAULT_CLIENT_NODE = "control-plane"
 _CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 
 

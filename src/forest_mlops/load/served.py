@@ -15,10 +15,10 @@ counter was reset (its container restarted) counts from the reset, and the serie
 before the end count for nothing. Summed first, as at first, a run started right after a
 rollout subtracted the old pod's whole history from the new pod's run: -4 requests for 2,390.
 
-The two p99s measure different spans: Locust's the whole round trip, the service's histogram
-its own handling from the ASGI app on (inference_api.metrics), so Locust's is the larger by the
-network, uvicorn's HTTP work and the client itself (bench/load_floor.py measures that part
-alone).
+The two p99s time nearly the same span: Locust's from its sending to its reading the answer, the
+service's histogram from the kernel's receipt of the request's bytes to the app's last response
+message (inference_api.arrival, inference_api.metrics). What only Locust's holds is the network
+and the client's own waits (bench/load_floor.py measures the client's floor alone).
 """
 
 from __future__ import annotations
