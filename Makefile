@@ -71,7 +71,8 @@ retrain: setup
 # Issue 22: Locust in a Job against the inference Service of the release skaffold deployed on
 # the kind cluster (context kind-forest-mlops), RATE requests/s for DURATION s; builds and pushes
 # the load image first (needs Docker), writes bench/results/load-cluster.json (bench/load_cluster.py).
-# LOAD_ARGS: --image REF, --namespace NS, --release NAME, --context CTX, --keep-job.
+# LOAD_ARGS: --image REF, --namespace NS, --release NAME, --context CTX, --keep-job,
+# --client-node any (Locust on any node: a cluster without a control-plane node).
 RATE ?= 20
 DURATION ?= 60
 load: setup
