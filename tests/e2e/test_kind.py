@@ -747,7 +747,8 @@ def test_make_load_matches_prometheus_rate_and_p99() -> None:
     Locust's own waits, which the Job keeps small by running apart from the platform with a
     core of its own (forest_mlops.load.job). Where 10 % of Locust's p99 is less than Locust's
     own floor (LOAD_FLOOR_MS), the floor is the allowance. A histogram in the wrong unit, on
-    the wrong route, missing replicas or timing from the app's start fails this."""
+    the wrong route or missing replicas fails this, and so does one timed from the app's start
+    under load (13-64 % apart in the e2e runs before the stamp)."""
     from bench.load_cluster import push_image
     from forest_mlops.load import served
     from forest_mlops.load.job import run_load

@@ -25,7 +25,7 @@ from tests.inference.conftest import InferenceService
 from tests.inference.test_api import _metric
 
 STOPPED_S = 0.5  # how long the service's process is kept off the CPU with a request waiting
-JIFFY_S = 0.004  # TCP_INFO's resolution at HZ=250; at most that at HZ=1000 or 300
+JIFFY_S = 0.004  # TCP_INFO's resolution: a jiffy, 4 ms at this kernel's HZ=250
 
 
 def _health_latency(text: str) -> tuple[float, float]:
