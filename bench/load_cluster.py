@@ -4,9 +4,9 @@ at a constant rate for a given time (issue 22).
 Builds the load image (images/load/Dockerfile) and pushes it to the kind cluster's registry
 (scripts/load/image.sh --push; or --image REF to run one already pushed), creates the Job in the
 release's namespace (forest_mlops.load.job: labelled so that the chart's
-R-inference-clients-egress lets it reach inference:8001; on any node, or with --client-node
-control-plane apart from the platform's workers), follows
-it to its end, reads Locust's summary from its log, deletes the Job, then reads what the
+R-inference-clients-egress lets it reach inference:8001; on the control-plane node, apart from
+the platform's workers, or with --client-node any wherever the scheduler puts it), follows it to
+its end, reads Locust's summary from its log, deletes the Job, then reads what the
 service itself recorded for the same requests from the release's Prometheus
 (forest_mlops.load.served, through `kubectl port-forward`, once a scrape after the run is in)
 and writes bench/results/load-cluster.json: target and achieved rate, requests, failures,

@@ -47,7 +47,8 @@ STOP_TIMEOUT_S = 10
 CLIENT_NODES = ("control-plane", "any")
 # Locust's single process uses about 1 ms of CPU a request (20 % of a core at 200 requests/s);
 # the request is for its CPU shares on a busy node, not for its use: a whole core, its limit.
-CLIENT_CPU_REQUEST = "1"
+CLIENT_CPU_LIMIT = "1"
+CLIENT_CPU_REQUEST = CLIENT_CPU_LIMIT
 DEFAULT_CLIENT_NODE = "control-plane"
 _CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 
@@ -158,7 +159,7 @@ def load_job(
                             },
                             "resources": {
                                 "requests": {"cpu": client_cpu, "memory": "128Mi"},
-                                "limits": {"cpu": "1", "memory": "256Mi"},
+                                "limits": {"cpu": CLIENT_CPU_LIMIT, "memory": "256Mi"},
                             },
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                         }
