@@ -52,6 +52,9 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
         "rate_per_s": args.rate,
         "duration_s": args.duration,
         "busy_pods": {"count": 2, "cpu_request": args.busy_request},
+        # Where the service's latency histogram starts (inference_api.arrival); results
+        # without this key were timed from the app's start.
+        "service_latency_from": "kernel receipt",
     }
 
 
