@@ -81,11 +81,11 @@ def register_again(tracking_uri: str, version: str) -> str:
     """The champion's model as a new version: the swap loads the full model a second time."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri)
-    current = client.get_model_version(MODEL_NAME, version)
-    assert current.source, f"version {version} has no source"
-    again = client.create_model_version(
-        MODEL_NAME, source=current.source, run_id=current.run_id, model_id=current.model_id
+    # MLflow's own copy: it carries the logged model's id, which MLflow 3.17 requires of a
+    # version whose source is a logged model (models:/m-...); create_model_version with the
+    # old version's source and model_id is refused when the version holds no model_id.
+    again = MlflowClient(tracking_uri).copy_model_version(
+        f"models:/{MODEL_NAME}/{version}", MODEL_NAME
     )
     return str(again.version)
 
