@@ -81,9 +81,10 @@ def register_again(tracking_uri: str, version: str) -> str:
     """The champion's model as a new version: the swap loads the full model a second time."""
     from mlflow import MlflowClient
 
-    # MLflow's own copy: it carries the logged model's id, which MLflow 3.17 requires of a
-    # version whose source is a logged model (models:/m-...); create_model_version with the
-    # old version's source and model_id is refused when the version holds no model_id.
+    # MLflow's own copy. Through MLflow 3.17's server, get_model_version answers without the
+    # model_id of a version whose source is a logged model (models:/m-...), and
+    # create_model_version with that source and no model_id is refused (checked against a
+    # real `mlflow server`; the SQLite store accepts it).
     again = MlflowClient(tracking_uri).copy_model_version(
         f"models:/{MODEL_NAME}/{version}", MODEL_NAME
     )
